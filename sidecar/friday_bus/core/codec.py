@@ -1,0 +1,236 @@
+"""Wire format of an event in a Redis stream entry (pure functions, no I/O).
+
+Friday's existing Python publisher (the seed) writes one field per payload key:
+dicts and lists as JSON text, every other value as ``str(value)``. Friday's existing
+consumer reads every field back, JSON-decoding values that start with ``{`` or ``[``.
+
+The sidecar writes the same shape, so that consumer keeps working unchanged and gets
+every payload key, and adds reserved fields (prefix ``_friday_``) that payload keys
+cannot use:
+
+``_friday_ts``
+    publish time in ms. Its presence marks an entry written by the sidecar.
+``_friday_types``
+    compact JSON object ``{key: tag}`` for every payload key whose value is not a string:
+    ``i`` int, ``f`` float, ``b`` bool, ``n`` null, ``j`` JSON object or array.
+    With it the sidecar's own consumers get ``true`` back as a boolean, ``3`` as an
+    integer, nested objects nested and ``null`` as null.
+``_friday_eid``, ``_friday_src``, ``_friday_cid``
+    event id (idempotency key), source and correlation id, when given.
+
+Entries without ``_friday_ts`` are decoded the way the seed's consumer does (values are
+text; text that parses as a JSON object or array is decoded) and flagged ``legacy``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .errors import InvalidArgument
+from .models import EventMeta, JSONObject
+
+RESERVED_PREFIX = "_friday"
+F_TS = "_friday_ts"
+F_TYPES = "_friday_types"
+F_EVENT_ID = "_friday_eid"
+F_SOURCE = "_friday_src"
+F_CORRELATION = "_friday_cid"
+# Dead-letter fields, added to the original fields in the dead-letter stream.
+F_DLQ_REASON = "_friday_dlq_reason"
+F_DLQ_ORIGINAL_ID = "_friday_dlq_original_id"
+F_DLQ_GROUP = "_friday_dlq_group"
+F_DLQ_DELIVERIES = "_friday_dlq_deliveries"
+F_DLQ_AT = "_friday_dlq_at"
+F_REPLAYED_FROM = "_friday_replayed_from"
+
+MAX_META_LENGTH = 256
+_COMPACT = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, **_COMPACT)  # type: ignore[arg-type]
+    except ValueError as exc:  # NaN / Infinity somewhere inside
+        raise InvalidArgument("payload contains NaN or Infinity, which JSON cannot carry", field="payload") from exc
+    except TypeError as exc:
+        raise InvalidArgument(f"payload is not JSON-serialisable: {exc}", field="payload") from exc
+
+
+def validate_meta_value(name: str, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be a string", field=name)
+    if value == "" or len(value) > MAX_META_LENGTH:
+        raise InvalidArgument(f"{name} must be 1 to {MAX_META_LENGTH} characters long", field=name)
+    if "\x00" in value:
+        raise InvalidArgument(f"{name} must not contain NUL characters", field=name)
+
+
+def validate_payload(payload: Any, max_bytes: int) -> None:
+    """Raise :class:`InvalidArgument` unless ``payload`` is a publishable JSON object."""
+    if not isinstance(payload, dict):
+        raise InvalidArgument(
+            f"payload must be a JSON object (got {type(payload).__name__}); wrap scalars, e.g. {{\"value\": ...}}",
+            field="payload",
+        )
+    for key in payload:
+        if not isinstance(key, str) or key == "":
+            raise InvalidArgument("payload keys must be non-empty strings", field="payload")
+        if key.startswith(RESERVED_PREFIX):
+            raise InvalidArgument(
+                f"payload key {key!r} uses the reserved prefix {RESERVED_PREFIX!r}; rename it", field="payload"
+            )
+    size = len(_dumps(payload).encode())
+    if size > max_bytes:
+        raise InvalidArgument(
+            f"payload is {size} bytes, over the {max_bytes}-byte limit (FRIDAY_MAX_PAYLOAD_BYTES); "
+            "store large content elsewhere and publish a reference",
+            field="payload",
+        )
+
+
+def _encode_value(value: Any) -> tuple[str, str | None]:
+    """Return (text, tag). Text is what the seed's publisher would have written."""
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, bool):  # before int: bool is an int
+        return str(value), "b"
+    if isinstance(value, int):
+        return str(value), "i"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgument("payload contains NaN or Infinity, which JSON cannot carry", field="payload")
+        return repr(value), "f"
+    if value is None:
+        return "None", "n"
+    if isinstance(value, (dict, list)):
+        return _dumps(value), "j"
+    raise InvalidArgument(f"unsupported payload value of type {type(value).__name__}", field="payload")
+
+
+def encode_event(payload: JSONObject, meta: EventMeta, published_at_ms: int) -> dict[str, str]:
+    """Encode a validated payload and its metadata into stream entry fields."""
+    fields: dict[str, str] = {}
+    types: dict[str, str] = {}
+    for key, value in payload.items():
+        text, tag = _encode_value(value)
+        fields[key] = text
+        if tag is not None:
+            types[key] = tag
+    fields[F_TS] = str(published_at_ms)
+    if types:
+        fields[F_TYPES] = _dumps(types)
+    if meta.event_id is not None:
+        fields[F_EVENT_ID] = meta.event_id
+    if meta.source is not None:
+        fields[F_SOURCE] = meta.source
+    if meta.correlation_id is not None:
+        fields[F_CORRELATION] = meta.correlation_id
+    return fields
+
+
+def _decode_typed(text: str, tag: str | None) -> Any:
+    if tag is None:
+        return text
+    try:
+        if tag == "b":
+            return text == "True"
+        if tag == "i":
+            return int(text)
+        if tag == "f":
+            return float(text)
+        if tag == "n":
+            return None
+        if tag == "j":
+            return json.loads(text)
+    except ValueError:
+        return text  # a field edited by hand: hand it over as text rather than fail the delivery
+    return text
+
+
+def _decode_legacy(text: str) -> Any:
+    if text.startswith(("{", "[")):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, (dict, list)):
+            return value
+    return text
+
+
+def entry_ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+def decode_event(entry_id: str, fields: dict[str, str]) -> tuple[JSONObject, EventMeta]:
+    """Decode stream entry fields (written by the sidecar or by the seed's publisher)."""
+    ts = fields.get(F_TS)
+    if ts is None:
+        payload = {k: _decode_legacy(v) for k, v in fields.items() if not k.startswith(RESERVED_PREFIX)}
+        return payload, EventMeta(published_at_ms=entry_ms(entry_id), encoding="legacy")
+    types: dict[str, str] = {}
+    raw_types = fields.get(F_TYPES)
+    if raw_types:
+        try:
+            parsed = json.loads(raw_types)
+            if isinstance(parsed, dict):
+                types = parsed
+        except ValueError:
+            types = {}
+    payload = {k: _decode_typed(v, types.get(k)) for k, v in fields.items() if not k.startswith(RESERVED_PREFIX)}
+    try:
+        published = int(ts)
+    except ValueError:
+        published = entry_ms(entry_id)
+    meta = EventMeta(
+        event_id=fields.get(F_EVENT_ID),
+        source=fields.get(F_SOURCE),
+        correlation_id=fields.get(F_CORRELATION),
+        published_at_ms=published,
+        encoding="friday",
+    )
+    return payload, meta
+
+
+def strip_dead_letter_fields(fields: dict[str, str]) -> dict[str, str]:
+    """The original entry's fields, as they were before dead-lettering."""
+    return {k: v for k, v in fields.items() if not k.startswith("_friday_dlq_") and k != F_REPLAYED_FROM}
+
+
+# --- Pub/Sub channel messages: one JSON object, payload keys plus the same reserved keys ---
+
+
+def encode_channel_message(payload: JSONObject, meta: EventMeta, published_at_ms: int) -> str:
+    body: dict[str, Any] = dict(payload)
+    body[F_TS] = published_at_ms
+    if meta.event_id is not None:
+        body[F_EVENT_ID] = meta.event_id
+    if meta.source is not None:
+        body[F_SOURCE] = meta.source
+    if meta.correlation_id is not None:
+        body[F_CORRELATION] = meta.correlation_id
+    return _dumps(body)
+
+
+def decode_channel_message(data: str) -> tuple[JSONObject, EventMeta]:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return {"message": data}, EventMeta(encoding="legacy")
+    payload = {k: v for k, v in body.items() if not k.startswith(RESERVED_PREFIX)}
+    ts = body.get(F_TS)
+    if not isinstance(ts, int):
+        return payload, EventMeta(encoding="legacy")
+    return payload, EventMeta(
+        event_id=body.get(F_EVENT_ID),
+        source=body.get(F_SOURCE),
+        correlation_id=body.get(F_CORRELATION),
+        published_at_ms=ts,
+        encoding="friday",
+    )

@@ -1,0 +1,145 @@
+"""Runtime: owns Redis (embedded or external), the bus, and the background loops.
+
+Start order: Redis (embedded child, if no URL) → connect and check version → setup →
+loops. Stop order: loops → (the transports drain their in-flight calls in between) →
+close the Redis client → stop the embedded child.
+
+Background loops, each small and independent, started and stopped together:
+
+* ``sweep``: dead-letters entries that exhausted their deliveries while nobody reads;
+* ``trim``: the safe trim (only entries every group acked);
+* ``monitor``: logs alerts, refreshes the status that metrics read;
+* ``consumer_gc``: removes consumers idle for long that hold nothing pending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from .bus import BusObserver, EventBus
+from .embedded import EmbeddedRedis, socket_alive
+from .errors import FridayError
+from .models import BusStatus
+from .settings import Settings, Topology, build_topology
+
+log = logging.getLogger("friday.runtime")
+
+
+class Runtime:
+    def __init__(self, settings: Settings, topology: Topology | None = None, observer: BusObserver | None = None) -> None:
+        self.settings = settings
+        self.topology = topology or build_topology(settings)
+        self.observer = observer
+        self.embedded: EmbeddedRedis | None = None
+        self.bus: EventBus | None = None
+        self.last_status: BusStatus | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = False
+
+    async def start(self, *, run_setup: bool = True, loops: bool = True, attach: bool = False) -> EventBus:
+        """Start Redis if embedded, connect, check the version, run setup, start the loops.
+
+        ``attach``: with the embedded default, use an already running embedded Redis of the
+        same data folder (the CLI next to a running ``friday serve``) instead of refusing.
+        """
+        s = self.settings
+        url = s.redis_url
+        if url is None:
+            emb = EmbeddedRedis(s.data_dir, s.redis_server_bin, s.embedded_appendfsync)
+            if attach and socket_alive(emb.socket_path):
+                url = emb.url
+            else:
+                url = await asyncio.to_thread(emb.start)
+                self.embedded = emb
+        try:
+            self.bus = EventBus.from_url(url, s, self.topology, self.observer)
+            await self.bus.check_server()
+            if run_setup:
+                report = await self.bus.setup(s.setup_start)
+                if report.created_groups:
+                    log.info("setup created groups: %s", ", ".join(f"{a}/{b}" for a, b in report.created_groups))
+            if loops:
+                self._start_loops()
+        except BaseException:
+            await self.stop()
+            raise
+        self.ready = True
+        return self.bus
+
+    def _start_loops(self) -> None:
+        s = self.settings
+        self._tasks = [
+            asyncio.create_task(self._every("sweep", max(1.0, s.claim_interval_ms / 1000), self._sweep_once), name="friday-sweep"),
+            asyncio.create_task(self._every("trim", s.trim_interval_s, self.trim_once), name="friday-trim"),
+            asyncio.create_task(self._every("monitor", s.monitor_interval_s, self._monitor_once), name="friday-monitor"),
+            asyncio.create_task(self._every("consumer_gc", max(s.monitor_interval_s, 60.0), self._gc_once), name="friday-gc"),
+        ]
+
+    async def _every(self, name: str, interval: float, step: Callable[[], Awaitable[object]]) -> None:
+        failures = 0
+        while True:
+            try:
+                await step()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except FridayError as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("%s loop: %s (attempt %d)", name, exc.message, failures)
+            except Exception:  # noqa: BLE001 - a loop must survive anything and say so
+                failures += 1
+                log.exception("%s loop failed", name)
+            await asyncio.sleep(interval * (1 if failures == 0 else min(8, 2 ** min(failures, 3))))
+
+    async def _sweep_once(self) -> None:
+        assert self.bus is not None
+        for stream in self.bus.stream_names():
+            await self.bus.sweep_dead(stream)
+
+    async def trim_once(self) -> None:
+        assert self.bus is not None
+        for stream in self.bus.stream_names():
+            report = await self.bus.trim(stream)
+            if report.removed:
+                log.info("trim %s: removed %d acked entries, length %d", stream, report.removed, report.length_after)
+            if report.kept_unacked:
+                log.warning("trim %s: %d entries over retention kept: not yet acknowledged by every group", stream, report.kept_unacked)
+
+    async def _monitor_once(self) -> None:
+        assert self.bus is not None
+        status = await self.bus.status()
+        previous = {(a.stream, a.group, a.metric) for a in (self.last_status.alerts if self.last_status else [])}
+        for alert in status.alerts:
+            if (alert.stream, alert.group, alert.metric) not in previous:
+                log.warning("ALERT %s", alert.message)
+        self.last_status = status
+
+    async def _gc_once(self) -> None:
+        assert self.bus is not None
+        max_idle_ms = int(self.settings.consumer_max_idle_s * 1000)
+        for stream in self.bus.stream_names():
+            for group, consumer in await self.bus.remove_idle_consumers(stream, max_idle_ms):
+                log.info("removed idle consumer %s of %s/%s (no pending entries)", consumer, stream, group)
+
+    async def stop_loops(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.stop_loops()
+        if self.bus is not None:
+            with contextlib.suppress(Exception):
+                await self.bus.close()
+            self.bus = None
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+            self.embedded = None
