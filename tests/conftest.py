@@ -99,3 +99,7 @@ def friday_exe() -> str:
 
 def env_without_friday() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FRIDAY_")}
+
+
+# Fixtures that start the real sidecar process (HTTP + gRPC) live in their own plugin module.
+pytest_plugins = ["tests.sidecar_fixture"]
