@@ -146,13 +146,10 @@ class EventBus:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def from_url(cls, url: str, settings: Settings, topology: Topology, observer: BusObserver | None = None) -> "EventBus":
-        client = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            encoding_errors="replace",
-            socket_keepalive=True,
-            health_check_interval=30,
-        )
+        options: dict[str, Any] = {"decode_responses": True, "encoding_errors": "replace", "health_check_interval": 30}
+        if not url.startswith("unix://"):
+            options["socket_keepalive"] = True
+        client = aioredis.Redis.from_url(url, **options)
         return cls(client, settings, topology, observer)
 
     async def check_server(self) -> str:
