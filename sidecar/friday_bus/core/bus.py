@@ -156,10 +156,14 @@ class EventBus:
         """Check that Redis answers and is recent enough. Raises Unavailable or ConfigError."""
         try:
             info = await self.redis.info("server")
+        except (rexc.AuthenticationError, rexc.AuthenticationWrongNumberOfArgsError) as exc:
+            raise ConfigError(f"Redis refused the credentials in FRIDAY_REDIS_URL ({exc}); fix the user/password in the URL") from exc
+        except rexc.ResponseError as exc:
+            if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+                raise ConfigError("Redis requires a password: put it in FRIDAY_REDIS_URL, e.g. redis://:password@host:6379/0") from exc
+            raise
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
             raise Unavailable(f"cannot reach Redis: {exc}") from exc
-        except rexc.AuthenticationError as exc:  # pragma: no cover - subclass of ConnectionError in some versions
-            raise ConfigError(f"Redis refused the credentials in FRIDAY_REDIS_URL: {exc}") from exc
         version = str(info.get("redis_version", "0"))
         if _parse_version(version) < MIN_REDIS_VERSION:
             raise ConfigError(

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages the project needs, only those missing.
+#   scripts/ensure-system.sh run    -> redis-server, python3 venv support, Node.js + npm
+#   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n)
+set -euo pipefail
+mode="${1:-run}"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if [ "$mode" = "test" ]; then
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "Missing: ${missing[*]}. This is not a Debian/Ubuntu system: install them with your package manager" >&2
+  echo "(Redis >= 7.0, Python >= 3.11 with venv, Node.js >= 20 with npm)." >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "Missing: ${missing[*]}. Run as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "Installing missing system packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts a system redis-server on 6379 after install; the project never uses it.
