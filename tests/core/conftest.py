@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-
 from friday_bus.core import EventBus, Settings, build_topology
 
 

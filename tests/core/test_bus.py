@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-
 from friday_bus.core import BacklogFull, InvalidArgument, NotFound, PublishRequest
 from friday_bus.core.errors import Conflict
 

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from friday_bus.core import codec, names
 from friday_bus.core.errors import InvalidArgument
 from friday_bus.core.models import EventMeta

@@ -8,9 +8,9 @@ import subprocess
 import time
 
 import pytest
-
 from friday_bus.core import ConfigError, EventBus, PublishRequest, Settings, Unavailable, build_topology
 from friday_bus.core.bus import _parse_version
+
 from tests.conftest import free_port
 
 

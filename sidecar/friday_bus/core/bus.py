@@ -41,7 +41,6 @@ from .models import (
     Delivery,
     EventMeta,
     GroupStatus,
-    JSONObject,
     NackResult,
     PublishRequest,
     PublishResult,
@@ -145,7 +144,7 @@ class EventBus:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def from_url(cls, url: str, settings: Settings, topology: Topology, observer: BusObserver | None = None) -> "EventBus":
+    def from_url(cls, url: str, settings: Settings, topology: Topology, observer: BusObserver | None = None) -> EventBus:
         options: dict[str, Any] = {"decode_responses": True, "encoding_errors": "replace", "health_check_interval": 30}
         if not url.startswith("unix://"):
             options["socket_keepalive"] = True
@@ -482,7 +481,7 @@ class EventBus:
                 await self._recover_nogroup(cfg, group)
                 return []
             raise
-        entries, gone, dead, reclaimed, retried = reply
+        entries, gone, dead, reclaimed, _retried = reply
         if gone:
             log.warning("stream %s group %s: %d pending entries were trimmed or deleted before their ack; acked away", stream, group, gone)
             self.observer.gone(stream, group, int(gone))

@@ -3,12 +3,11 @@
 Used when ``FRIDAY_REDIS_URL`` is unset. Redis listens only on a unix socket inside the
 data folder (mode 700, no TCP port to clash with or expose), writes its AOF files there,
 and is stopped with SIGTERM (a clean shutdown that flushes the AOF) when the sidecar exits.
-If the sidecar itself is killed, the kernel sends the child SIGTERM too (PR_SET_PDEATHSIG).
+If the sidecar itself is killed, the kernel sends the child SIGTERM too (PR_SET_PDEATHSIG via setpriv).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import re
@@ -22,7 +21,6 @@ from pathlib import Path
 from .errors import ConfigError
 
 log = logging.getLogger("friday.embedded")
-_PR_SET_PDEATHSIG = 1
 _MAX_SOCKET_PATH = 100
 
 INSTALL_HINT = (
@@ -31,19 +29,20 @@ INSTALL_HINT = (
 )
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+def _pdeathsig_prefix() -> list[str]:
+    """`setpriv --pdeathsig TERM` (util-linux) makes the kernel stop Redis if the sidecar dies.
+
+    Done with an exec wrapper rather than a preexec_fn, which is unsafe in a threaded process.
+    """
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 def redis_server_version(binary: str) -> tuple[int, int, int]:
     path = shutil.which(binary)
     if path is None:
         raise ConfigError(INSTALL_HINT)
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
     m = re.search(r"v=(\d+)\.(\d+)\.(\d+)", out)
     if not m:
         raise ConfigError(f"cannot tell the version of {path}: {out.strip()!r}")
@@ -98,6 +97,7 @@ class EmbeddedRedis:
             )
         self.socket_path.unlink(missing_ok=True)
         args = [
+            *_pdeathsig_prefix(),
             shutil.which(self.binary) or self.binary,
             "--port", "0",
             "--unixsocket", str(self.socket_path),
@@ -110,8 +110,7 @@ class EmbeddedRedis:
             "--save", "3600 1 300 100 60 10000",
         ]
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True,
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

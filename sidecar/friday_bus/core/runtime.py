@@ -52,7 +52,9 @@ class Runtime:
             if attach and socket_alive(emb.socket_path):
                 url = emb.url
             else:
-                url = await asyncio.to_thread(emb.start)
+                # Started from the event loop's own thread on purpose: the parent-death signal
+                # is tied to the thread that forks, and worker threads may end before the process.
+                url = emb.start()
                 self.embedded = emb
         try:
             self.bus = EventBus.from_url(url, s, self.topology, self.observer)
@@ -90,7 +92,7 @@ class Runtime:
                 failures += 1
                 if failures == 1 or failures % 20 == 0:
                     log.warning("%s loop: %s (attempt %d)", name, exc.message, failures)
-            except Exception:  # noqa: BLE001 - a loop must survive anything and say so
+            except Exception:
                 failures += 1
                 log.exception("%s loop failed", name)
             await asyncio.sleep(interval * (1 if failures == 0 else min(8, 2 ** min(failures, 3))))

@@ -195,7 +195,7 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _cross(self) -> "Settings":
+    def _cross(self) -> Settings:
         if self.max_backlog is not None and self.max_backlog <= self.retention:
             raise ValueError(
                 f"FRIDAY_MAX_BACKLOG ({self.max_backlog}) must be greater than FRIDAY_RETENTION ({self.retention}), "
