@@ -14,7 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -108,7 +108,7 @@ def _age(ms: int | None) -> str:
 
 
 def _print_status(status: BusStatus) -> None:
-    red = lambda t: click.style(t, fg="red", bold=True)  # noqa: E731
+    red = lambda t: click.style(t, fg="red", bold=True)
     click.echo(f"Redis {status.redis_version}   {len(status.streams)} streams   channels: {', '.join(status.channels) or '-'}")
     header = f"{'STREAM / GROUP':<34} {'LENGTH':>8} {'PENDING':>8} {'LAG':>8} {'CONSUMERS':>9} {'DLQ':>6} {'OLDEST PENDING':>15}"
     click.echo(header)
@@ -213,7 +213,7 @@ def dlq_list(stream: str, count: int, as_json: bool) -> None:
     if not entries:
         click.echo(f"no dead letters for {stream}")
     for e in entries:
-        when = datetime.fromtimestamp(e.dead_lettered_at_ms / 1000, timezone.utc).isoformat(timespec="seconds")
+        when = datetime.fromtimestamp(e.dead_lettered_at_ms / 1000, UTC).isoformat(timespec="seconds")
         click.echo(f"{e.dlq_id}  original {e.original_id}  group {e.group}  deliveries {e.delivery_count}  at {when}")
         click.echo(f"    reason: {e.reason}")
         click.echo(f"    payload: {json.dumps(e.payload)[:200]}")
@@ -240,7 +240,7 @@ def _parse_time(value: str) -> int:
     except ValueError:
         raise click.BadParameter("use milliseconds since the epoch or an ISO time like 2026-11-26T10:00:00+00:00") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 
