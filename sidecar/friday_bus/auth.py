@@ -119,8 +119,13 @@ class ApiKeys:
         is missing or unknown; ``forbidden`` if it is known but lacks the role.
 
         Compares against every configured key in constant time, whatever matches."""
-        if role not in ROLES:
-            raise ValueError(f"unknown role {role!r}; use one of {ROLES}")
+        return self.check_any(presented_key, (role,))
+
+    def check_any(self, presented_key: str | None, roles: Iterable[str]) -> CheckResult:
+        """Like :meth:`check`, ``ok`` when the key has at least one of ``roles``."""
+        wanted = frozenset(roles)
+        if not wanted or wanted - set(ROLES):
+            raise ValueError(f"roles must be a non-empty subset of {ROLES} (got {sorted(wanted)})")
         if not self._keys:
             return "ok"
         if not presented_key:
@@ -131,7 +136,7 @@ class ApiKeys:
         for k in self._keys:  # no early exit
             match = hmac.compare_digest(presented, k.digest)
             found |= match
-            allowed |= match and role in k.roles
+            allowed |= match and not wanted.isdisjoint(k.roles)
         if allowed:
             return "ok"
         return "forbidden" if found else "unauthenticated"
