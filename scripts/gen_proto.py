@@ -32,7 +32,7 @@ from . import eventbus_pb2, eventbus_pb2_grpc
 __all__ = ["eventbus_pb2", "eventbus_pb2_grpc"]
 '''
 
-_ABS_IMPORT = re.compile(r"^from friday\.eventbus\.v1 import (\w+) as (\w+)$", re.M)
+_ABS_IMPORT = re.compile(r"^from friday\.eventbus\.v1 import (\w+) as (\w+)$", re.MULTILINE)
 
 
 def generate(out: Path) -> list[Path]:
@@ -68,7 +68,7 @@ def generate(out: Path) -> list[Path]:
 # Lines stamped with the generator's version: a different grpcio-tools release changes them
 # without any change to the API, so the drift check ignores them.
 _VERSION_LINES = re.compile(
-    r"^(# Protobuf Python Version:.*|GRPC_GENERATED_VERSION = .*|\s+\d+,\s*)$", re.M
+    r"^(# Protobuf Python Version:.*|GRPC_GENERATED_VERSION = .*|\s+\d+,\s*)$", re.MULTILINE
 )
 
 
