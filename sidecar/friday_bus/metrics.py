@@ -1,0 +1,181 @@
+"""Prometheus metrics: counters fed by the core's :class:`BusObserver` hooks, gauges from a status snapshot.
+
+Every metric lives in the observer's own :class:`CollectorRegistry` (never the global one), so
+several sidecars (or tests) in one process do not clash. Names (all prefixed ``friday_``):
+
+Counters (``_total``), labels ``stream`` (+ ``group`` where a group is involved):
+
+* ``friday_events_published_total{stream,kind}``: events accepted (kind ``stream`` or ``channel``);
+* ``friday_events_duplicate_total{stream}``: publishes answered from the idempotency window (nothing written);
+* ``friday_events_delivered_total{stream,group}``: deliveries handed to consumers (redeliveries included);
+* ``friday_events_acked_total{stream,group}``, ``friday_events_nacked_total{stream,group}``;
+* ``friday_events_dead_lettered_total{stream,group}``;
+* ``friday_events_reclaimed_total{stream,group}``: pending entries taken over from an idle consumer;
+* ``friday_events_trimmed_while_pending_total{stream,group}``: pending entries that were trimmed or deleted
+  before their ack (acked away; they are lost to that group).
+
+Histogram: ``friday_publish_duration_seconds{kind}`` (buckets from 0.1 ms).
+
+Gauges, refreshed at scrape time from a fresh ``bus.status()`` (or the runtime's last snapshot when
+Redis does not answer):
+
+* ``friday_stream_length{stream}``, ``friday_stream_dead_letters{stream}``,
+  ``friday_stream_oldest_pending_age_seconds{stream}``;
+* ``friday_group_pending{stream,group}``, ``friday_group_lag{stream,group}``,
+  ``friday_group_consumers{stream,group}``, ``friday_group_retry_scheduled{stream,group}``;
+* ``friday_redis_up`` (1 when the last scrape reached Redis), ``friday_status_age_seconds``.
+
+Alert rules on these names: ``deploy/prometheus/alerts.yml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .core.bus import BusObserver
+from .core.errors import FridayError
+from .core.models import BusStatus
+
+log = logging.getLogger("friday.metrics")
+
+PUBLISH_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)
+STATUS_TIMEOUT_S = 5.0
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _StatusCollector(Collector):
+    """Yields the gauges of the snapshot set just before ``generate_latest`` runs."""
+
+    def __init__(self) -> None:
+        self.status: BusStatus | None = None
+        self.redis_up = 0
+        self.status_age_s: float | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("friday_redis_up", "1 when the sidecar reached Redis for this scrape, else 0")
+        up.add_metric([], self.redis_up)
+        yield up
+        age = GaugeMetricFamily("friday_status_age_seconds", "Age of the status snapshot behind the stream and group gauges")
+        if self.status_age_s is not None:
+            age.add_metric([], self.status_age_s)
+        yield age
+
+        length = GaugeMetricFamily("friday_stream_length", "Entries in the stream", labels=["stream"])
+        dead = GaugeMetricFamily("friday_stream_dead_letters", "Entries in the stream's dead-letter stream", labels=["stream"])
+        oldest = GaugeMetricFamily(
+            "friday_stream_oldest_pending_age_seconds", "Age of the oldest entry pending in any group of the stream", labels=["stream"]
+        )
+        pending = GaugeMetricFamily("friday_group_pending", "Entries delivered to the group and not yet acked", labels=["stream", "group"])
+        lag = GaugeMetricFamily("friday_group_lag", "Entries not yet delivered to the group", labels=["stream", "group"])
+        consumers = GaugeMetricFamily("friday_group_consumers", "Consumers known to the group", labels=["stream", "group"])
+        retry = GaugeMetricFamily(
+            "friday_group_retry_scheduled", "Nacked entries waiting for their backoff before redelivery", labels=["stream", "group"]
+        )
+        st = self.status
+        if st is not None:
+            for s in st.streams:
+                length.add_metric([s.name], s.length)
+                dead.add_metric([s.name], s.dead_letter_length)
+                if s.oldest_pending_age_ms is not None:
+                    oldest.add_metric([s.name], s.oldest_pending_age_ms / 1000)
+                for g in s.groups:
+                    labels = [s.name, g.name]
+                    pending.add_metric(labels, g.pending)
+                    if g.lag is not None:
+                        lag.add_metric(labels, g.lag)
+                    consumers.add_metric(labels, len(g.consumers))
+                    retry.add_metric(labels, g.retry_scheduled)
+        yield from (length, dead, oldest, pending, lag, consumers, retry)
+
+
+class PrometheusObserver(BusObserver):
+    """Counts what the bus does and renders the Prometheus text format."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        sg = ["stream", "group"]
+        self.published_c = Counter("friday_events_published", "Events published", ["stream", "kind"], registry=r)
+        self.duplicate_c = Counter(
+            "friday_events_duplicate", "Publishes answered from the idempotency window (nothing written)", ["stream"], registry=r
+        )
+        self.delivered_c = Counter("friday_events_delivered", "Deliveries handed to consumers of a group", sg, registry=r)
+        self.acked_c = Counter("friday_events_acked", "Entries acknowledged", sg, registry=r)
+        self.nacked_c = Counter("friday_events_nacked", "Deliveries rejected (nack)", sg, registry=r)
+        self.dead_lettered_c = Counter("friday_events_dead_lettered", "Entries moved to the dead-letter stream", sg, registry=r)
+        self.reclaimed_c = Counter("friday_events_reclaimed", "Pending entries reclaimed from idle consumers", sg, registry=r)
+        self.trimmed_pending_c = Counter(
+            "friday_events_trimmed_while_pending", "Pending entries trimmed or deleted before their ack (acked away)", sg, registry=r
+        )
+        self.publish_seconds = Histogram(
+            "friday_publish_duration_seconds", "Time to publish an event (batch time divided by its events)", ["kind"],
+            buckets=PUBLISH_BUCKETS, registry=r,
+        )
+        self._status = _StatusCollector()
+        r.register(self._status)
+
+    # --- BusObserver hooks (called by the core; must never raise) --------------------
+    def published(self, target: str, kind: str, seconds: float, duplicate: bool) -> None:
+        if duplicate:
+            self.duplicate_c.labels(target).inc()
+            return
+        self.published_c.labels(target, kind).inc()
+        self.publish_seconds.labels(kind).observe(max(0.0, seconds))
+
+    def delivered(self, stream: str, group: str, n: int) -> None:
+        if n > 0:
+            self.delivered_c.labels(stream, group).inc(n)
+
+    def acked(self, stream: str, group: str, n: int) -> None:
+        if n > 0:
+            self.acked_c.labels(stream, group).inc(n)
+
+    def nacked(self, stream: str, group: str) -> None:
+        self.nacked_c.labels(stream, group).inc()
+
+    def dead_lettered(self, stream: str, group: str, n: int) -> None:
+        if n > 0:
+            self.dead_lettered_c.labels(stream, group).inc(n)
+
+    def reclaimed(self, stream: str, group: str, n: int) -> None:
+        if n > 0:
+            self.reclaimed_c.labels(stream, group).inc(n)
+
+    def gone(self, stream: str, group: str, n: int) -> None:
+        if n > 0:
+            self.trimmed_pending_c.labels(stream, group).inc(n)
+
+    # --- scrape ------------------------------------------------------------------------
+    async def scrape(self, runtime: Any) -> bytes:
+        """Refresh the gauges (fresh status, else the runtime's last one) and render the text format."""
+        status: BusStatus | None = None
+        up = 0
+        bus = getattr(runtime, "bus", None)
+        if bus is not None:
+            try:
+                status = await asyncio.wait_for(bus.status(), STATUS_TIMEOUT_S)
+                up = 1
+            except (TimeoutError, FridayError) as exc:
+                log.debug("metrics: fresh status unavailable (%s); using the last snapshot", type(exc).__name__)
+        if status is None:
+            status = getattr(runtime, "last_status", None)
+        return self.render(status, up)
+
+    def render(self, status: BusStatus | None, redis_up: int) -> bytes:
+        # No await between setting the snapshot and generating: concurrent scrapes cannot interleave.
+        self._status.status = status
+        self._status.redis_up = redis_up
+        self._status.status_age_s = (
+            max(0.0, time.time() - status.generated_at_ms / 1000) if status is not None else None
+        )
+        return generate_latest(self.registry)
