@@ -1,0 +1,81 @@
+"""Consumer-group routes (role ``consume``): read (long poll), ack, nack, and next (peek without a group)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ...core.bus import EventBus
+from ..lifecycle import ClientGone, Lifecycle
+from ..schemas import (
+    MAX_BLOCK_MS,
+    AckBody,
+    AckOut,
+    NackBody,
+    NackOut,
+    NextOut,
+    ReadBody,
+    ReadOut,
+    delivery_out,
+    nack_out,
+    next_out,
+)
+from ..security import requires
+from .common import GroupName, StreamName, errors, get_bus, get_lifecycle
+
+router = APIRouter(prefix="/api/v1/streams", tags=["consume"])
+Bus = Annotated[EventBus, Depends(get_bus)]
+Life = Annotated[Lifecycle, Depends(get_lifecycle)]
+
+
+@router.post(
+    "/{stream}/groups/{group}/read", response_model=ReadOut, responses=errors(404), **requires("consume"),
+    summary="Read deliveries as a consumer of a group (long poll)",
+    description="Returns as soon as at least one delivery is available, or an empty list after block_ms. "
+    "Deliveries include entries reclaimed from crashed consumers and nacked entries whose backoff elapsed. "
+    "Each delivery stays pending until acked or nacked; if the client disconnects, whatever the read took "
+    "stays pending (nothing is acked on its behalf) and is redelivered after the claim time.",
+)
+async def read(stream: StreamName, group: GroupName, body: ReadBody, request: Request, bus: Bus, life: Life) -> ReadOut:
+    try:
+        deliveries = await life.interruptible(request, bus.read(stream, group, body.consumer, body.count, body.block_ms))
+    except ClientGone:
+        return ReadOut(deliveries=[])  # nobody is listening; the entries stay pending
+    return ReadOut(deliveries=[delivery_out(d) for d in deliveries])
+
+
+@router.post(
+    "/{stream}/groups/{group}/ack", response_model=AckOut, responses=errors(404), **requires("consume"),
+    summary="Acknowledge deliveries",
+    description="Acking an id that is not pending counts 0 and is not an error.",
+)
+async def ack(stream: StreamName, group: GroupName, body: AckBody, bus: Bus) -> AckOut:
+    return AckOut(acked=await bus.ack(stream, group, body.ids))
+
+
+@router.post(
+    "/{stream}/groups/{group}/nack", response_model=NackOut, responses=errors(404), **requires("consume"),
+    summary="Reject a delivery: retry after the backoff, or dead-letter it",
+    description="The entry is redelivered after the stream's backoff, or moved to the dead-letter stream with the "
+    "reason once it has been delivered max_deliveries times. 404 if the entry is not pending in the group.",
+)
+async def nack(stream: StreamName, group: GroupName, body: NackBody, bus: Bus) -> NackOut:
+    return nack_out(await bus.nack(stream, group, body.id, body.reason))
+
+
+@router.get(
+    "/{stream}/next", response_model=NextOut, responses=errors(404), **requires("consume"),
+    summary="Wait for the next event published to a stream, without any consumer group",
+    description="Nothing becomes pending and nothing is acked (n8n's 'Listen for test event'). "
+    "event is null when nothing was published within block_ms.",
+)
+async def next_event(
+    stream: StreamName, request: Request, bus: Bus, life: Life,
+    block_ms: Annotated[int, Query(ge=0, le=MAX_BLOCK_MS, description="Wait up to this long (0: don't wait).")] = 0,
+) -> NextOut:
+    try:
+        event = await life.interruptible(request, bus.peek_next(stream, block_ms))
+    except ClientGone:
+        return NextOut(event=None)
+    return next_out(event)

@@ -1,0 +1,427 @@
+"""Request and response bodies of the HTTP API (docs/http-api.md), with examples for OpenAPI.
+
+Request models are strict (a JSON string is not an integer) and refuse unknown fields, so a
+typo such as ``idempotencyKey`` is reported instead of silently ignored. They only check
+shapes; the core validates again and decides everything else. Converters at the bottom turn
+core results into response models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.models import BusStatus, DeadLetter, Delivery, EventMeta, NackResult, PublishResult, StreamStatus
+
+# Rust-regex semantics in pydantic: `$` is the end of the text (no trailing newline slips through).
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,200}$"
+CONSUMER_PATTERN = r"^[A-Za-z0-9._:@-]{1,200}$"
+ENTRY_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+START_PATTERN = r"^(new|all|[0-9]{1,20}-[0-9]{1,20})$"
+PATTERN_HELP = {
+    NAME_PATTERN: "use 1 to 200 characters from A-Z a-z 0-9 . _ -",
+    CONSUMER_PATTERN: "use 1 to 200 characters from A-Z a-z 0-9 . _ - : @",
+    ENTRY_ID_PATTERN: "use a stream entry id '<milliseconds>-<sequence>', e.g. '1717000000000-0'",
+    START_PATTERN: "use 'new', 'all' or an entry id like '1717000000000-0'",
+}
+EntryId = Annotated[str, Field(pattern=ENTRY_ID_PATTERN)]
+MAX_READ_COUNT = 1000
+MAX_BLOCK_MS = 30_000
+MAX_BATCH = 1000
+META_MAX = 256
+
+EX_ID = "1717000000000-0"
+EX_PAYLOAD = {"email_id": "abc", "has_attachments": True}
+EX_META = {
+    "event_id": None, "source": "gmail", "correlation_id": None,
+    "published_at": "2024-05-29T16:26:40.000Z", "published_at_ms": 1717000000000, "encoding": "friday",
+}
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# ---------------------------------------------------------------- errors
+class ErrorDetail(BaseModel):
+    code: Literal[
+        "invalid_argument", "unauthenticated", "permission_denied", "not_found", "conflict",
+        "backlog_full", "unavailable", "internal",
+    ]
+    message: str = Field(description="What went wrong and what to fix.")
+    retriable: bool = Field(description="True when the same call may succeed later unchanged.")
+    field: str | None = Field(None, description="The request field at fault, when there is one.")
+    details: dict[str, Any] | None = Field(None, description="Extra facts (e.g. pending count), when any.")
+
+
+class ErrorBody(BaseModel):
+    model_config = _examples(
+        {"error": {"code": "invalid_argument", "message": "payload: must be a JSON object", "retriable": False, "field": "payload"}}
+    )
+    error: ErrorDetail
+
+
+# ---------------------------------------------------------------- publish
+class PublishBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [
+            {"stream": "email.received", "payload": EX_PAYLOAD},
+            {"stream": "email.received", "payload": EX_PAYLOAD, "idempotency_key": "gmail-abc",
+             "correlation_id": "req-42", "source": "gmail"},
+            {"stream": "file.uploaded", "payload": {"path": "/inbox/a.pdf"}},
+        ]},
+    )
+    stream: str = Field(pattern=NAME_PATTERN, description="A critical stream or an informational channel (the topology decides).")
+    payload: dict[str, Any] = Field(description="The event: a JSON object. Keys must not start with '_friday'.")
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=META_MAX,
+        description="A repeat with the same key within the idempotency window writes nothing and returns the first id.",
+    )
+    correlation_id: str | None = Field(None, min_length=1, max_length=META_MAX)
+    source: str | None = Field(None, min_length=1, max_length=META_MAX)
+
+
+class PublishOut(BaseModel):
+    model_config = _examples(
+        {"stream": "email.received", "kind": "stream", "id": EX_ID, "duplicate": False, "receivers": None},
+        {"stream": "file.uploaded", "kind": "channel", "id": None, "duplicate": False, "receivers": 2},
+    )
+    stream: str
+    kind: Literal["stream", "channel"]
+    id: str | None = Field(description="Entry id (streams); null for a channel.")
+    duplicate: bool = Field(description="True when the idempotency key matched an earlier publish (nothing written).")
+    receivers: int | None = Field(description="Subscribers that got a channel message; null for a stream.")
+
+
+class BatchBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"events": [
+            {"stream": "email.received", "payload": EX_PAYLOAD},
+            {"stream": "agent.completed", "payload": {"agent": "triage", "ok": True}},
+        ]}]},
+    )
+    events: list[PublishBody] = Field(min_length=1, max_length=MAX_BATCH, description="1 to 1000 events, all validated before any is written.")
+
+
+class BatchOut(BaseModel):
+    model_config = _examples({"results": [
+        {"stream": "email.received", "kind": "stream", "id": EX_ID, "duplicate": False, "receivers": None},
+        {"stream": "agent.completed", "kind": "channel", "id": None, "duplicate": False, "receivers": 0},
+    ]})
+    results: list[PublishOut]
+
+
+# ---------------------------------------------------------------- consume
+class Metadata(BaseModel):
+    model_config = _examples(EX_META)
+    event_id: str | None
+    source: str | None
+    correlation_id: str | None
+    published_at: str | None = Field(description="Publish time, ISO 8601 UTC with milliseconds.")
+    published_at_ms: int | None
+    encoding: Literal["friday", "legacy"] = Field(description="'legacy' for entries written in the seed's plain format.")
+
+
+class DeliveryOut(BaseModel):
+    model_config = _examples({
+        "stream": "email.received", "group": "email-processor", "consumer": "n8n-wf-12", "id": EX_ID,
+        "delivery_count": 1, "payload": EX_PAYLOAD, "metadata": EX_META,
+    })
+    stream: str
+    group: str
+    consumer: str
+    id: str
+    delivery_count: int
+    payload: dict[str, Any]
+    metadata: Metadata
+
+
+class ReadBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"consumer": "n8n-wf-12", "count": 10, "block_ms": 0}]},
+    )
+    consumer: str = Field(pattern=CONSUMER_PATTERN, description="This reader's name; its unacked deliveries stay pending under it.")
+    count: int = Field(10, ge=1, le=MAX_READ_COUNT)
+    block_ms: int = Field(0, ge=0, le=MAX_BLOCK_MS, description="Wait up to this long for a delivery (0: don't wait).")
+
+
+class ReadOut(BaseModel):
+    model_config = _examples({"deliveries": [DeliveryOut.model_config["json_schema_extra"]["examples"][0]]})  # type: ignore[index]
+    deliveries: list[DeliveryOut]
+
+
+class AckBody(_Request):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"ids": [EX_ID]}]})
+    ids: list[EntryId] = Field(min_length=1, max_length=MAX_READ_COUNT)
+
+
+class AckOut(BaseModel):
+    model_config = _examples({"acked": 1})
+    acked: int = Field(description="How many of the ids were pending (others count 0, not an error).")
+
+
+class NackBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"id": EX_ID, "reason": "attachment could not be parsed"}]}
+    )
+    id: str = Field(pattern=ENTRY_ID_PATTERN)
+    reason: str = Field(min_length=1, description="Why it failed; kept with the dead letter (cut to 4096 characters).")
+
+
+class NackOut(BaseModel):
+    model_config = _examples(
+        {"id": EX_ID, "outcome": "retry", "retry_at_ms": 1717000001000, "dead_letter_id": None},
+        {"id": EX_ID, "outcome": "dead_lettered", "retry_at_ms": None, "dead_letter_id": "1717000009000-0"},
+    )
+    id: str
+    outcome: Literal["retry", "dead_lettered"]
+    retry_at_ms: int | None
+    dead_letter_id: str | None
+
+
+class NextEvent(BaseModel):
+    model_config = _examples({"stream": "email.received", "id": EX_ID, "delivery_count": 0, "payload": EX_PAYLOAD, "metadata": EX_META})
+    stream: str
+    id: str
+    delivery_count: int
+    payload: dict[str, Any]
+    metadata: Metadata
+
+
+class NextOut(BaseModel):
+    model_config = _examples({"event": NextEvent.model_config["json_schema_extra"]["examples"][0]}, {"event": None})  # type: ignore[index]
+    event: NextEvent | None
+
+
+# ---------------------------------------------------------------- admin
+class StreamInfo(BaseModel):
+    name: str
+    groups: list[str]
+    retention: int
+
+
+class StreamsOut(BaseModel):
+    model_config = _examples({"streams": [{"name": "email.received", "groups": ["email-processor"], "retention": 10000}]})
+    streams: list[StreamInfo]
+
+
+class ChannelsOut(BaseModel):
+    model_config = _examples({"channels": ["agent.completed", "file.uploaded"]})
+    channels: list[str]
+
+
+class GroupRef(BaseModel):
+    stream: str
+    name: str
+
+
+class GroupsOut(BaseModel):
+    model_config = _examples({"groups": [{"stream": "email.received", "name": "email-processor"}]})
+    groups: list[GroupRef]
+
+
+class ConsumerOut(BaseModel):
+    name: str
+    pending: int
+    idle_ms: int
+
+
+class GroupStatusOut(BaseModel):
+    name: str
+    consumers: list[ConsumerOut]
+    pending: int
+    lag: int | None
+    last_delivered_id: str
+    retry_scheduled: int
+
+
+class AlertOut(BaseModel):
+    stream: str
+    group: str | None
+    metric: str
+    value: int
+    threshold: int
+    message: str
+
+
+EX_STREAM_STATUS = {
+    "name": "email.received", "exists": True, "length": 3, "first_entry_id": EX_ID, "last_entry_id": "1717000000002-0",
+    "dead_letter_length": 0, "oldest_pending_age_ms": None,
+    "groups": [{"name": "email-processor", "consumers": [{"name": "w1", "pending": 0, "idle_ms": 1200}],
+                "pending": 0, "lag": 0, "last_delivered_id": "1717000000002-0", "retry_scheduled": 0}],
+    "alerts": [],
+}
+
+
+class StreamStatusOut(BaseModel):
+    model_config = _examples(EX_STREAM_STATUS)
+    name: str
+    exists: bool
+    length: int
+    first_entry_id: str | None
+    last_entry_id: str | None
+    dead_letter_length: int
+    oldest_pending_age_ms: int | None
+    groups: list[GroupStatusOut]
+    alerts: list[AlertOut]
+
+
+class StatusOut(BaseModel):
+    model_config = _examples({
+        "redis_version": "7.2.4", "streams": [EX_STREAM_STATUS], "channels": ["agent.completed", "file.uploaded"],
+        "alerts": [{"stream": "email.received", "group": None, "metric": "length", "value": 1200, "threshold": 1000,
+                    "message": "email.received holds 1200 entries (> 1000): backlog"}],
+        "generated_at_ms": 1717000000000,
+    })
+    redis_version: str
+    streams: list[StreamStatusOut]
+    channels: list[str]
+    alerts: list[AlertOut]
+    generated_at_ms: int
+
+
+class CreateGroupBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"group": "n8n-email", "start": "new"}, {"group": "audit", "start": "all"}]},
+    )
+    group: str = Field(pattern=NAME_PATTERN)
+    start: str = Field("new", pattern=START_PATTERN, description="'new' (from now on), 'all' (whole history) or an entry id (after it).")
+
+
+class CreatedOut(BaseModel):
+    model_config = _examples({"created": True})
+    created: bool
+
+
+class DestroyedOut(BaseModel):
+    model_config = _examples({"destroyed": True, "pending_dropped": 0})
+    destroyed: bool
+    pending_dropped: int = Field(description="Pending entries the group held (only non-zero with force=true).")
+
+
+class RewindBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"to_id": EX_ID}, {"to_time_ms": 1717000000000}]}
+    )
+    to_id: str | None = Field(None, pattern=ENTRY_ID_PATTERN, description="Entries after this id are delivered again.")
+    to_time_ms: int | None = Field(None, ge=0, le=2**64 - 1, description="Entries published at or after this time are delivered again.")
+
+
+class RewindOut(BaseModel):
+    model_config = _examples({"rewound": True, "last_delivered_id": EX_ID})
+    rewound: bool
+    last_delivered_id: str = Field(description="The group's new last-delivered id.")
+
+
+class DeadLetterOut(BaseModel):
+    dlq_id: str
+    stream: str
+    original_id: str
+    group: str
+    reason: str
+    delivery_count: int
+    dead_lettered_at_ms: int
+    payload: dict[str, Any]
+    metadata: Metadata
+
+
+class DlqOut(BaseModel):
+    model_config = _examples({"entries": [{
+        "dlq_id": "1717000009000-0", "stream": "email.received", "original_id": EX_ID, "group": "email-processor",
+        "reason": "attachment could not be parsed", "delivery_count": 5, "dead_lettered_at_ms": 1717000009000,
+        "payload": EX_PAYLOAD, "metadata": EX_META,
+    }]})
+    entries: list[DeadLetterOut]
+
+
+class ReplayBody(_Request):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"ids": ["1717000009000-0"]}, {}]})
+    ids: list[EntryId] | None = Field(
+        None, min_length=1, max_length=MAX_READ_COUNT,
+        description="Dead-letter ids to replay; omit to replay every dead letter of the stream.",
+    )
+
+
+class ReplayItem(BaseModel):
+    dlq_id: str
+    new_id: str
+
+
+class ReplayOut(BaseModel):
+    model_config = _examples({"replayed": [{"dlq_id": "1717000009000-0", "new_id": "1717000010000-0"}]})
+    replayed: list[ReplayItem]
+
+
+class HealthOut(BaseModel):
+    model_config = _examples({"status": "ok"})
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    model_config = _examples({"status": "ready", "redis_version": "7.2.4"})
+    status: Literal["ready"]
+    redis_version: str
+
+
+# ---------------------------------------------------------------- converters (core → wire)
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def metadata(meta: EventMeta) -> Metadata:
+    return Metadata(
+        event_id=meta.event_id, source=meta.source, correlation_id=meta.correlation_id,
+        published_at=_iso(meta.published_at_ms), published_at_ms=meta.published_at_ms, encoding=meta.encoding,
+    )
+
+
+def publish_out(r: PublishResult) -> PublishOut:
+    return PublishOut(stream=r.target, kind=r.kind, id=r.entry_id, duplicate=r.duplicate, receivers=r.receivers)
+
+
+def delivery_out(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        stream=d.stream, group=d.group, consumer=d.consumer, id=d.entry_id, delivery_count=d.delivery_count,
+        payload=d.payload, metadata=metadata(d.meta),
+    )
+
+
+def next_out(d: Delivery | None) -> NextOut:
+    if d is None:
+        return NextOut(event=None)
+    return NextOut(event=NextEvent(stream=d.stream, id=d.entry_id, delivery_count=0, payload=d.payload, metadata=metadata(d.meta)))
+
+
+def nack_out(r: NackResult) -> NackOut:
+    return NackOut(id=r.entry_id, outcome=r.outcome, retry_at_ms=r.retry_at_ms, dead_letter_id=r.dead_letter_id)
+
+
+def dead_letter_out(d: DeadLetter) -> DeadLetterOut:
+    return DeadLetterOut(
+        dlq_id=d.dlq_id, stream=d.stream, original_id=d.original_id, group=d.group, reason=d.reason,
+        delivery_count=d.delivery_count, dead_lettered_at_ms=d.dead_lettered_at_ms, payload=d.payload, metadata=metadata(d.meta),
+    )
+
+
+def stream_status_out(s: StreamStatus) -> StreamStatusOut:
+    return StreamStatusOut.model_validate(dataclasses.asdict(s))
+
+
+def status_out(s: BusStatus) -> StatusOut:
+    return StatusOut.model_validate(dataclasses.asdict(s))
