@@ -1,0 +1,119 @@
+"""Validate the production docker-compose.yml with the real Compose CLI (no engine needed).
+
+`docker compose config` parses, interpolates (with .env.example) and validates the file
+against the Compose specification; we then check the parts the stack relies on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose_config() -> dict:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.fail(
+            "docker client binary not found on PATH: install the docker CLI and the compose "
+            "plugin (deploy/install-compose.sh) to validate docker-compose.yml"
+        )
+    probe = subprocess.run([docker, "compose", "version"], check=False, capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(
+            "`docker compose` is not available (no compose CLI plugin): run "
+            f"deploy/install-compose.sh\n{probe.stdout}{probe.stderr}"
+        )
+    proc = subprocess.run(
+        [
+            docker,
+            "compose",
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--env-file",
+            str(ROOT / ".env.example"),
+            "config",
+            "--format",
+            "json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 0, f"docker compose config failed:\n{proc.stderr}"
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return _compose_config()
+
+
+def test_three_services(config: dict) -> None:
+    assert set(config["services"]) == {"redis", "sidecar", "n8n"}
+
+
+def test_redis_aof_volume_healthcheck(config: dict) -> None:
+    redis = config["services"]["redis"]
+    assert redis["image"].startswith("redis:7")
+    cmd = redis["command"]
+    assert cmd[cmd.index("--appendonly") + 1] == "yes"
+    assert cmd[cmd.index("--appendfsync") + 1] == "everysec"
+    assert any(v["type"] == "volume" and v["target"] == "/data" for v in redis["volumes"])
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_sidecar(config: dict) -> None:
+    sidecar = config["services"]["sidecar"]
+    assert sidecar["build"]["dockerfile"] == "Dockerfile"
+    assert Path(sidecar["build"]["context"]) == ROOT
+    assert sidecar["depends_on"]["redis"]["condition"] == "service_healthy"
+    env = sidecar["environment"]
+    assert env["FRIDAY_REDIS_URL"] == "redis://redis:6379/0"
+    assert env["FRIDAY_HTTP_HOST"] == "0.0.0.0"
+    assert env["FRIDAY_GRPC_HOST"] == "0.0.0.0"
+    # The shared key from the env file reaches the sidecar as its accepted key.
+    assert env["FRIDAY_API_KEYS"] == "change-me-friday-api-key"
+    assert "/readyz" in " ".join(sidecar["healthcheck"]["test"])
+    assert {p["target"] for p in sidecar["ports"]} == {8000, 50051}
+
+
+def test_n8n(config: dict) -> None:
+    n8n = config["services"]["n8n"]
+    assert n8n["build"]["dockerfile"] == "deploy/n8n/Dockerfile"
+    assert n8n["depends_on"]["sidecar"]["condition"] == "service_healthy"
+    assert any(v["type"] == "volume" and v["target"] == "/home/node/.n8n" for v in n8n["volumes"])
+    assert "/healthz" in " ".join(n8n["healthcheck"]["test"])
+    assert [p["target"] for p in n8n["ports"]] == [5678]
+    env = n8n["environment"]
+    assert env["FRIDAY_API_KEY"] == config["services"]["sidecar"]["environment"]["FRIDAY_API_KEYS"]
+    assert env["N8N_ENCRYPTION_KEY"]
+    assert env["DB_TYPE"] == "sqlite"
+
+
+def test_named_volumes(config: dict) -> None:
+    assert {"redis-data", "n8n-data"} <= set(config["volumes"])
+
+
+def test_env_example_documents_shared_key() -> None:
+    text = (ROOT / ".env.example").read_text()
+    assert "FRIDAY_API_KEY=" in text
+    assert "FRIDAY_API_KEYS" in text
+
+
+def test_dockerfiles() -> None:
+    sidecar = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.12-slim" in sidecar
+    assert 'CMD ["friday", "serve"]' in sidecar
+    assert "USER friday" in sidecar
+    assert "EXPOSE 8000 50051" in sidecar
+    n8n = (ROOT / "deploy" / "n8n" / "Dockerfile").read_text()
+    assert "ARG N8N_VERSION=2.40.7" in n8n and "FROM n8nio/n8n:${N8N_VERSION}" in n8n
+    assert "/home/node/.n8n/nodes/node_modules/n8n-nodes-friday" in n8n
