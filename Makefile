@@ -32,6 +32,8 @@ $(PKG)/node_modules/.installed: $(PKG)/package-lock.json | system
 
 n8n:
 	scripts/n8n/install.sh
+	scripts/n8n/install-browser.sh
+	deploy/install-compose.sh
 
 run: system $(BIN)/.installed
 	$(BIN)/friday serve
