@@ -1,0 +1,342 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError, jsonParse } from 'n8n-workflow';
+
+import { errorMessage, toNodeError } from '../shared/errors';
+import { fridayApiRequest, getFridayBaseUrl, seg } from '../shared/transport';
+
+/** The sidecar accepts 1–1000 events per batch call. */
+export const MAX_BATCH_EVENTS = 1000;
+
+export interface PublishBody extends IDataObject {
+	stream: string;
+	payload: IDataObject;
+	source: string;
+	idempotency_key?: string;
+	correlation_id?: string;
+}
+
+interface PublishResponse {
+	stream: string;
+	kind: string;
+	id: string | null;
+	duplicate: boolean;
+	receivers?: number | null;
+}
+
+function errorItem(error: unknown, itemIndex: number): INodeExecutionData {
+	return { json: { error: errorMessage(error) }, pairedItem: { item: itemIndex } };
+}
+
+function publishOutput(response: PublishResponse): IDataObject {
+	return {
+		id: response.id ?? null,
+		stream: response.stream,
+		kind: response.kind,
+		duplicate: response.duplicate === true,
+		receivers: response.receivers ?? null,
+	};
+}
+
+/** Reads `a.b.c` from an object; undefined when a step is missing. */
+function getPath(source: IDataObject, path: string): unknown {
+	let current: unknown = source;
+	for (const key of path.split('.')) {
+		if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
+		current = (current as IDataObject)[key];
+	}
+	return current;
+}
+
+function setPath(target: IDataObject, path: string, value: unknown): void {
+	const keys = path.split('.');
+	let current = target;
+	keys.slice(0, -1).forEach((key) => {
+		if (current[key] === null || typeof current[key] !== 'object' || Array.isArray(current[key])) {
+			current[key] = {};
+		}
+		current = current[key] as IDataObject;
+	});
+	current[keys[keys.length - 1]] = value as IDataObject;
+}
+
+function buildPayload(this: IExecuteFunctions, item: INodeExecutionData, i: number): IDataObject {
+	const payloadSource = this.getNodeParameter('payloadSource', i, 'item') as string;
+
+	if (payloadSource === 'json') {
+		const raw = this.getNodeParameter('payloadJson', i) as unknown;
+		let parsed: unknown = raw;
+		if (typeof raw === 'string') {
+			parsed = jsonParse(raw, {
+				errorMessage: 'Payload (JSON) is not valid JSON',
+			});
+		}
+		if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+			throw new NodeOperationError(this.getNode(), 'Payload (JSON) must be a JSON object', {
+				itemIndex: i,
+			});
+		}
+		return parsed as IDataObject;
+	}
+
+	if (payloadSource === 'fields') {
+		const fields = String(this.getNodeParameter('fieldsToInclude', i, ''))
+			.split(',')
+			.map((field) => field.trim())
+			.filter((field) => field !== '');
+		if (fields.length === 0) {
+			throw new NodeOperationError(this.getNode(), 'No field given in "Fields to Include"', {
+				itemIndex: i,
+			});
+		}
+		const payload: IDataObject = {};
+		for (const field of fields) {
+			const value = getPath(item.json, field);
+			if (value !== undefined) setPath(payload, field, value);
+		}
+		return payload;
+	}
+
+	// Whole input item, without the trigger's delivery metadata.
+	const payload: IDataObject = { ...item.json };
+	delete payload._friday;
+	return payload;
+}
+
+export function buildPublishBody(
+	this: IExecuteFunctions,
+	item: INodeExecutionData,
+	i: number,
+): PublishBody {
+	const stream = String(this.getNodeParameter('stream', i, '') ?? '').trim();
+	if (stream === '') {
+		throw new NodeOperationError(this.getNode(), 'No stream or channel given', { itemIndex: i });
+	}
+	const options = this.getNodeParameter('publishOptions', i, {}) as IDataObject;
+	const source =
+		typeof options.source === 'string' && options.source.trim() !== ''
+			? options.source.trim()
+			: `n8n:workflow:${this.getWorkflow().id ?? 'unsaved'}`;
+
+	const body: PublishBody = {
+		stream,
+		payload: buildPayload.call(this, item, i),
+		source,
+	};
+	if (typeof options.idempotencyKey === 'string' && options.idempotencyKey !== '') {
+		body.idempotency_key = options.idempotencyKey;
+	}
+	if (typeof options.correlationId === 'string' && options.correlationId !== '') {
+		body.correlation_id = options.correlationId;
+	}
+	return body;
+}
+
+/** Publish event: one call per item, or batch calls of up to 1000 events. */
+export async function publish(
+	this: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Promise<INodeExecutionData[]> {
+	const mode = this.getNodeParameter('publishMode', 0, 'each') as string;
+	const baseUrl = await getFridayBaseUrl.call(this);
+
+	if (mode !== 'batch') {
+		const output: INodeExecutionData[] = [];
+		for (let i = 0; i < items.length; i++) {
+			try {
+				const body = buildPublishBody.call(this, items[i], i);
+				const response = await fridayApiRequest.call(
+					this,
+					'POST',
+					'/api/v1/events/publish',
+					body,
+					undefined,
+					{ baseUrl, itemIndex: i },
+				);
+				output.push({
+					json: publishOutput(response as unknown as PublishResponse),
+					pairedItem: { item: i },
+				});
+			} catch (error) {
+				if (this.continueOnFail()) {
+					output.push(errorItem(error, i));
+					continue;
+				}
+				throw toNodeError(this.getNode(), error, i);
+			}
+		}
+		return output;
+	}
+
+	// Batch: build every body first (a bad item fails alone), then send in chunks.
+	const results: Array<INodeExecutionData | undefined> = new Array(items.length);
+	const pending: Array<{ index: number; body: PublishBody }> = [];
+	for (let i = 0; i < items.length; i++) {
+		try {
+			pending.push({ index: i, body: buildPublishBody.call(this, items[i], i) });
+		} catch (error) {
+			if (this.continueOnFail()) {
+				results[i] = errorItem(error, i);
+				continue;
+			}
+			throw toNodeError(this.getNode(), error, i);
+		}
+	}
+
+	for (let start = 0; start < pending.length; start += MAX_BATCH_EVENTS) {
+		const chunk = pending.slice(start, start + MAX_BATCH_EVENTS);
+		try {
+			const response = (await fridayApiRequest.call(
+				this,
+				'POST',
+				'/api/v1/events/publish/batch',
+				{ events: chunk.map((entry) => entry.body) },
+				undefined,
+				{ baseUrl, itemIndex: chunk[0].index },
+			)) as unknown as { results?: PublishResponse[] };
+			const answers = Array.isArray(response?.results) ? response.results : [];
+			if (answers.length !== chunk.length) {
+				throw new NodeApiError(this.getNode(), response as unknown as JsonObject, {
+					message: `The sidecar answered ${answers.length} results for ${chunk.length} events`,
+					itemIndex: chunk[0].index,
+				});
+			}
+			chunk.forEach((entry, position) => {
+				results[entry.index] = {
+					json: publishOutput(answers[position]),
+					pairedItem: { item: entry.index },
+				};
+			});
+		} catch (error) {
+			if (this.continueOnFail()) {
+				for (const entry of chunk) results[entry.index] = errorItem(error, entry.index);
+				continue;
+			}
+			throw toNodeError(this.getNode(), error, chunk[0].index);
+		}
+	}
+
+	return results.filter((result): result is INodeExecutionData => result !== undefined);
+}
+
+function deliveryParameters(
+	this: IExecuteFunctions,
+	i: number,
+): { stream: string; group: string; id: string } {
+	const read = (name: string, label: string): string => {
+		const value = this.getNodeParameter(name, i, '') as unknown;
+		const text = value === null || value === undefined ? '' : String(value).trim();
+		if (text === '') {
+			throw new NodeOperationError(
+				this.getNode(),
+				`${label} is empty. Connect this node after a Friday Trigger (its items carry _friday.stream, _friday.group and _friday.id) or fill the field in.`,
+				{ itemIndex: i },
+			);
+		}
+		return text;
+	};
+	return {
+		stream: read('ackStream', 'Stream'),
+		group: read('ackGroup', 'Consumer Group'),
+		id: read('ackId', 'Event ID'),
+	};
+}
+
+/** Acknowledge: POST /streams/{stream}/groups/{group}/ack {ids: [id]}. */
+export async function acknowledge(
+	this: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Promise<INodeExecutionData[]> {
+	const output: INodeExecutionData[] = [];
+	const baseUrl = await getFridayBaseUrl.call(this);
+	for (let i = 0; i < items.length; i++) {
+		try {
+			const { stream, group, id } = deliveryParameters.call(this, i);
+			const response = (await fridayApiRequest.call(
+				this,
+				'POST',
+				`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/ack`,
+				{ ids: [id] },
+				undefined,
+				{ baseUrl, itemIndex: i },
+			)) as { acked?: number };
+			output.push({
+				json: { stream, group, id, acked: Number(response?.acked ?? 0) },
+				pairedItem: { item: i },
+			});
+		} catch (error) {
+			if (this.continueOnFail()) {
+				output.push(errorItem(error, i));
+				continue;
+			}
+			throw toNodeError(this.getNode(), error, i);
+		}
+	}
+	return output;
+}
+
+/** Reject: POST /streams/{stream}/groups/{group}/nack {id, reason}. */
+export async function reject(
+	this: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Promise<INodeExecutionData[]> {
+	const output: INodeExecutionData[] = [];
+	const baseUrl = await getFridayBaseUrl.call(this);
+	for (let i = 0; i < items.length; i++) {
+		try {
+			const { stream, group, id } = deliveryParameters.call(this, i);
+			const reason = String(this.getNodeParameter('reason', i, '') ?? '').trim();
+			const response = (await fridayApiRequest.call(
+				this,
+				'POST',
+				`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/nack`,
+				{ id, reason: reason === '' ? 'Rejected by the n8n workflow' : reason },
+				undefined,
+				{ baseUrl, itemIndex: i },
+			)) as IDataObject;
+			output.push({
+				json: { stream, group, ...response, id: response?.id ?? id },
+				pairedItem: { item: i },
+			});
+		} catch (error) {
+			if (this.continueOnFail()) {
+				output.push(errorItem(error, i));
+				continue;
+			}
+			throw toNodeError(this.getNode(), error, i);
+		}
+	}
+	return output;
+}
+
+/** Get stream status: GET /streams/{stream}/status. */
+export async function getStreamStatus(
+	this: IExecuteFunctions,
+	items: INodeExecutionData[],
+): Promise<INodeExecutionData[]> {
+	const output: INodeExecutionData[] = [];
+	const baseUrl = await getFridayBaseUrl.call(this);
+	for (let i = 0; i < items.length; i++) {
+		try {
+			const stream = String(this.getNodeParameter('statusStream', i, '') ?? '').trim();
+			if (stream === '') {
+				throw new NodeOperationError(this.getNode(), 'No stream given', { itemIndex: i });
+			}
+			const response = (await fridayApiRequest.call(
+				this,
+				'GET',
+				`/api/v1/streams/${seg(stream)}/status`,
+				undefined,
+				undefined,
+				{ baseUrl, itemIndex: i },
+			)) as IDataObject;
+			output.push({ json: response, pairedItem: { item: i } });
+		} catch (error) {
+			if (this.continueOnFail()) {
+				output.push(errorItem(error, i));
+				continue;
+			}
+			throw toNodeError(this.getNode(), error, i);
+		}
+	}
+	return output;
+}

@@ -1,0 +1,343 @@
+import type {
+	IDataObject,
+	INodeType,
+	INodeTypeDescription,
+	ITriggerFunctions,
+	ITriggerResponse,
+} from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+
+import type { AckMode, OutputShape } from '../shared/delivery';
+import { getChannels, getGroups, getStreams } from '../shared/loadOptions';
+import { getFridayBaseUrl } from '../shared/transport';
+import type { TriggerSettings } from './consumer';
+import { FridayConsumer } from './consumer';
+
+const ACK_MODES: AckMode[] = [
+	'immediately',
+	'executionFinishes',
+	'executionFinishesSuccessfully',
+	'laterInWorkflow',
+];
+
+/** Consumer names allow A-Za-z0-9._-:@ (1–200 characters). */
+export function defaultConsumerName(workflowId: string | undefined): string {
+	const id = String(workflowId ?? '').replace(/[^A-Za-z0-9._:@-]/g, '-');
+	return `n8n-${id === '' ? 'unsaved' : id}`.slice(0, 200);
+}
+
+function requireText(this: ITriggerFunctions, name: string, label: string): string {
+	const value = this.getNodeParameter(name, '') as unknown;
+	const text = value === null || value === undefined ? '' : String(value).trim();
+	if (text === '') {
+		throw new NodeOperationError(this.getNode(), `${label} is required`);
+	}
+	return text;
+}
+
+/** Reads every parameter up front: expressions cannot be evaluated once trigger() returned. */
+export async function readTriggerSettings(this: ITriggerFunctions): Promise<TriggerSettings> {
+	const source = this.getNodeParameter('source', 'stream') as 'stream' | 'channel';
+	const options = this.getNodeParameter('options', {}) as IDataObject;
+	const workflowId = String(this.getWorkflow().id ?? '');
+
+	const ackModeValue = this.getNodeParameter('ackMode', 'executionFinishesSuccessfully') as AckMode;
+	const ackMode = ACK_MODES.includes(ackModeValue) ? ackModeValue : 'executionFinishesSuccessfully';
+
+	const parallel = Math.floor(Number(options.parallelExecutions ?? 1));
+	if (!Number.isFinite(parallel) || parallel < 1) {
+		throw new NodeOperationError(this.getNode(), 'Parallel Executions must be 1 or more');
+	}
+	const blockMs = Math.floor(Number(options.blockMs ?? 25000));
+	if (!Number.isFinite(blockMs) || blockMs < 1000 || blockMs > 30000) {
+		throw new NodeOperationError(
+			this.getNode(),
+			'Long Poll Wait must be between 1000 and 30000 milliseconds',
+		);
+	}
+	const closeTimeout = Number(options.closeTimeout ?? 10);
+	if (!Number.isFinite(closeTimeout) || closeTimeout < 0) {
+		throw new NodeOperationError(this.getNode(), 'Shutdown Grace Period must be 0 or more seconds');
+	}
+
+	const settings: TriggerSettings = {
+		source: source === 'channel' ? 'channel' : 'stream',
+		stream: '',
+		group: '',
+		channel: '',
+		consumer: '',
+		ackMode,
+		parallel,
+		output:
+			(options.output as OutputShape) === 'payloadOnly' ? 'payloadOnly' : 'payloadWithMetadata',
+		blockMs,
+		closeTimeoutMs: Math.round(closeTimeout * 1000),
+		baseUrl: await getFridayBaseUrl.call(this),
+		workflowId,
+		nodeName: this.getNode().name,
+	};
+
+	if (settings.source === 'channel') {
+		settings.channel = requireText.call(this, 'channel', 'Channel');
+	} else {
+		settings.stream = requireText.call(this, 'stream', 'Stream');
+		settings.group = requireText.call(this, 'group', 'Consumer Group');
+		const consumer = String(this.getNodeParameter('consumer', '') ?? '').trim();
+		settings.consumer = consumer === '' ? defaultConsumerName(workflowId) : consumer;
+	}
+	return settings;
+}
+
+export class FridayTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Friday Trigger',
+		name: 'fridayTrigger',
+		icon: { light: 'file:../../icons/friday.svg', dark: 'file:../../icons/friday.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle:
+			'={{$parameter["source"] === "channel" ? $parameter["channel"] : $parameter["stream"] + " / " + $parameter["group"]}}',
+		description:
+			'Starts the workflow on Friday Event Bus events: critical streams through a consumer group, or informational channels',
+		eventTriggerDescription: 'Waiting for the next event on the Friday Event Bus',
+		defaults: {
+			name: 'Friday Trigger',
+		},
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [
+			{
+				name: 'fridayApi',
+				required: true,
+			},
+		],
+		properties: [
+			{
+				displayName: 'Source',
+				name: 'source',
+				type: 'options',
+				noDataExpression: true,
+				options: [
+					{
+						name: 'Critical Stream (Consumer Group)',
+						value: 'stream',
+						description:
+							'Redis Stream read through a consumer group: every event is delivered until acknowledged',
+					},
+					{
+						name: 'Informational Channel',
+						value: 'channel',
+						description: 'Pub/Sub channel: events are not persisted and need no acknowledgement',
+					},
+				],
+				default: 'stream',
+			},
+			{
+				displayName: 'Stream Name or ID',
+				name: 'stream',
+				type: 'options',
+				typeOptions: {
+					loadOptionsMethod: 'getStreams',
+				},
+				required: true,
+				default: '',
+				description:
+					'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>',
+				displayOptions: {
+					show: {
+						source: ['stream'],
+					},
+				},
+			},
+			{
+				displayName: 'Consumer Group Name or ID',
+				name: 'group',
+				type: 'options',
+				typeOptions: {
+					loadOptionsMethod: 'getGroups',
+					loadOptionsDependsOn: ['stream'],
+				},
+				required: true,
+				default: '',
+				description:
+					'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>',
+				displayOptions: {
+					show: {
+						source: ['stream'],
+					},
+				},
+			},
+			{
+				displayName: 'Channel Name or ID',
+				name: 'channel',
+				type: 'options',
+				typeOptions: {
+					loadOptionsMethod: 'getChannels',
+				},
+				required: true,
+				default: '',
+				description:
+					'Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>',
+				displayOptions: {
+					show: {
+						source: ['channel'],
+					},
+				},
+			},
+			{
+				displayName: 'Acknowledge When',
+				name: 'ackMode',
+				type: 'options',
+				options: [
+					{
+						name: 'Execution Finishes',
+						value: 'executionFinishes',
+						description: 'Acknowledge after the execution ends, whether it succeeded or failed',
+					},
+					{
+						name: 'Execution Finishes Successfully',
+						value: 'executionFinishesSuccessfully',
+						description:
+							'Acknowledge a successful run; reject a failed one with its error message, so the sidecar retries it and then dead-letters it',
+					},
+					{
+						name: 'Immediately',
+						value: 'immediately',
+						description:
+							'Acknowledge as soon as the event is read, before the workflow runs (at most once)',
+					},
+					{
+						name: 'Later in the Workflow',
+						value: 'laterInWorkflow',
+						description:
+							'A Friday node (Acknowledge Event / Reject Event) does it; events never acknowledged are delivered again',
+					},
+				],
+				default: 'executionFinishesSuccessfully',
+				displayOptions: {
+					show: {
+						source: ['stream'],
+					},
+				},
+			},
+			{
+				displayName:
+					'Add a Friday node with the operation Acknowledge Event or Reject Event to this workflow. It reads the delivery from the _friday field of the trigger items.',
+				name: 'laterNotice',
+				type: 'notice',
+				default: '',
+				displayOptions: {
+					show: {
+						source: ['stream'],
+						ackMode: ['laterInWorkflow'],
+					},
+				},
+			},
+			{
+				displayName: 'Consumer Name',
+				name: 'consumer',
+				type: 'string',
+				default: '',
+				placeholder: 'n8n-<workflow ID>',
+				description:
+					'Name of this consumer inside the group. Empty: n8n-&lt;workflow ID&gt;, stable for the workflow.',
+				displayOptions: {
+					show: {
+						source: ['stream'],
+					},
+				},
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add Option',
+				default: {},
+				options: [
+					{
+						displayName: 'Long Poll Wait (Ms)',
+						name: 'blockMs',
+						type: 'number',
+						typeOptions: { minValue: 1000, maxValue: 30000 },
+						default: 25000,
+						description:
+							'How long one read waits in the sidecar for new events (block_ms). Also used by "Listen for test event".',
+					},
+					{
+						displayName: 'Output',
+						name: 'output',
+						type: 'options',
+						options: [
+							{
+								name: 'Payload With Metadata',
+								value: 'payloadWithMetadata',
+								description:
+									'The payload fields plus a _friday object (entry ID, delivery count, …)',
+							},
+							{
+								name: 'Payload Only',
+								value: 'payloadOnly',
+								description:
+									'Only the payload fields (_friday is kept when acknowledging later in the workflow)',
+							},
+						],
+						default: 'payloadWithMetadata',
+					},
+					{
+						displayName: 'Parallel Executions',
+						name: 'parallelExecutions',
+						type: 'number',
+						typeOptions: { minValue: 1, maxValue: 100 },
+						default: 1,
+						description:
+							'Max executions running at once for this trigger. A read never asks for more events than free slots.',
+						displayOptions: {
+							show: {
+								'/source': ['stream'],
+							},
+						},
+					},
+					{
+						displayName: 'Shutdown Grace Period (Seconds)',
+						name: 'closeTimeout',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 10,
+						description:
+							'When the workflow is deactivated, how long to wait for running executions to finish and be acknowledged. Events still running after that stay pending and are delivered again.',
+						displayOptions: {
+							show: {
+								'/source': ['stream'],
+							},
+						},
+					},
+				],
+			},
+		],
+	};
+
+	methods = {
+		loadOptions: {
+			getStreams,
+			getGroups,
+			getChannels,
+		},
+	};
+
+	async trigger(this: ITriggerFunctions): Promise<ITriggerResponse> {
+		const settings = await readTriggerSettings.call(this);
+		const consumer = new FridayConsumer(this, settings);
+
+		const closeFunction = async () => await consumer.close();
+
+		if (this.getMode() === 'manual') {
+			return {
+				closeFunction,
+				manualTriggerFunction: async () => consumer.startManual(),
+			};
+		}
+
+		consumer.start();
+		return { closeFunction };
+	}
+}

@@ -1,0 +1,670 @@
+import type { ITriggerResponse } from 'n8n-workflow';
+import { NodeApiError } from 'n8n-workflow';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+import { FridayTrigger, defaultConsumerName } from '../nodes/FridayTrigger/FridayTrigger.node';
+import {
+	ACK,
+	API_KEY,
+	BASE_URL,
+	NACK,
+	READ,
+	connectionRefused,
+	delivery,
+	failedRun,
+	flush,
+	hangUntilAborted,
+	ok,
+	sidecarError,
+	successRun,
+	triggerHarness,
+} from './helpers';
+
+const STREAM_PARAMS = {
+	source: 'stream',
+	stream: 'email.received',
+	group: 'email-processor',
+	consumer: '',
+	options: {},
+};
+
+const READ_PATH = '/api/v1/streams/email.received/groups/email-processor/read';
+const ACK_PATH = '/api/v1/streams/email.received/groups/email-processor/ack';
+const NACK_PATH = '/api/v1/streams/email.received/groups/email-processor/nack';
+
+const node = new FridayTrigger();
+let running: ITriggerResponse | undefined;
+let current: ReturnType<typeof triggerHarness> | undefined;
+
+afterEach(async () => {
+	vi.useRealTimers();
+	// Finish whatever a test left running, so closing does not wait for the grace period.
+	for (const emit of current?.emits ?? []) emit.done?.resolve(successRun());
+	await running?.closeFunction?.();
+	running = undefined;
+	current = undefined;
+});
+
+async function start(h: ReturnType<typeof triggerHarness>): Promise<ITriggerResponse> {
+	current = h;
+	running = await node.trigger.call(h.ctx);
+	return running;
+}
+
+describe('FridayTrigger description', () => {
+	it('is a trigger without inputs', () => {
+		expect(node.description.name).toBe('fridayTrigger');
+		expect(node.description.inputs).toEqual([]);
+		expect(node.description.credentials).toEqual([{ name: 'fridayApi', required: true }]);
+	});
+
+	it('defaults to acknowledging when the execution finishes successfully', () => {
+		const ackMode = node.description.properties.find((p) => p.name === 'ackMode');
+		expect(ackMode?.default).toBe('executionFinishesSuccessfully');
+	});
+
+	it('derives a stable, valid consumer name from the workflow id', () => {
+		expect(defaultConsumerName('wf-1')).toBe('n8n-wf-1');
+		expect(defaultConsumerName('a b/c')).toBe('n8n-a-b-c');
+		expect(defaultConsumerName(undefined)).toBe('n8n-unsaved');
+	});
+});
+
+describe('FridayTrigger consumer group: acknowledge modes', () => {
+	it('long-polls the group with the default consumer name, count and block_ms', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, hangUntilAborted);
+		await start(h);
+
+		await vi.waitFor(() => expect(h.sidecar.calls).toHaveLength(1));
+		const [read] = h.sidecar.calls;
+		expect(read.credentialType).toBe('fridayApi');
+		expect(read.method).toBe('POST');
+		expect(read.url).toBe(`${BASE_URL}${READ_PATH}`);
+		expect(read.body).toEqual({ consumer: 'n8n-wf-1', count: 1, block_ms: 25000 });
+		expect(read.timeout).toBe(35000);
+		expect(read.abortSignal).toBeInstanceOf(AbortSignal);
+		expect(read.options.returnFullResponse).toBe(true);
+		expect(read.options.ignoreHttpStatusErrors).toBe(true);
+	});
+
+	it('default mode: acknowledges after a successful execution', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('1-0', { email_id: 'abc' })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		const [emit] = h.emits;
+		expect(emit.items).toEqual([
+			[
+				{
+					json: {
+						email_id: 'abc',
+						_friday: {
+							kind: 'stream',
+							stream: 'email.received',
+							group: 'email-processor',
+							consumer: 'n8n-wf-1',
+							id: '1-0',
+							deliveryCount: 1,
+							publishedAt: '2026-11-26T04:00:00.000Z',
+							publishedAtMs: 1795492800000,
+							correlationId: 'corr-1',
+							eventId: null,
+							source: 'gmail',
+							ackMode: 'executionFinishesSuccessfully',
+							test: false,
+						},
+					},
+				},
+			],
+		]);
+		expect(emit.done).toBeDefined();
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+
+		emit.done!.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1));
+		const [ack] = h.sidecar.callsTo('POST', ACK);
+		expect(ack.path).toBe(ACK_PATH);
+		expect(ack.body).toEqual({ ids: ['1-0'] });
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it("default mode: rejects a failed execution with n8n's error message as the reason", async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('2-0', { email_id: 'x' })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on(
+			'POST',
+			NACK,
+			ok({ id: '2-0', outcome: 'retry', retry_at_ms: 1, dead_letter_id: null }),
+		);
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		h.emits[0].done!.resolve(failedRun('The resource you are requesting could not be found'));
+
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(1));
+		const [nack] = h.sidecar.callsTo('POST', NACK);
+		expect(nack.path).toBe(NACK_PATH);
+		expect(nack.body).toEqual({
+			id: '2-0',
+			reason: 'The resource you are requesting could not be found',
+		});
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+	});
+
+	it('default mode: a rejected done promise is a failure too', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('3-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', NACK, ok({ id: '3-0', outcome: 'retry' }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		h.emits[0].done!.reject(new Error('Workflow could not be started'));
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(1));
+		expect(h.sidecar.callsTo('POST', NACK)[0].body).toEqual({
+			id: '3-0',
+			reason: 'Workflow could not be started',
+		});
+	});
+
+	it('"execution finishes": acknowledges failed runs as well', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, ackMode: 'executionFinishes' });
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('4-0', { n: 1 }), delivery('4-1', { n: 2 })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(2));
+		h.emits[0].done!.resolve(failedRun('boom'));
+		h.emits[1].done!.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(2));
+		expect(h.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([
+			{ ids: ['4-0'] },
+			{ ids: ['4-1'] },
+		]);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it('"immediately": acknowledges the batch before emitting, nothing after the run', async () => {
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			ackMode: 'immediately',
+			options: { parallelExecutions: 5 },
+		});
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('5-0', { a: 1 }), delivery('5-1', { a: 2 })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 2 }));
+		let acksAtFirstEmit = -1;
+		h.ctx.emit.mockImplementation((items, _r, done) => {
+			if (acksAtFirstEmit === -1) acksAtFirstEmit = h.sidecar.callsTo('POST', ACK).length;
+			h.emits.push({ items, done: done as never });
+		});
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(2));
+		expect(acksAtFirstEmit).toBe(1);
+		expect(h.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([{ ids: ['5-0', '5-1'] }]);
+		expect(h.sidecar.callsTo('POST', READ)[0].body).toMatchObject({ count: 5 });
+
+		h.emits[0].done!.resolve(failedRun('ignored'));
+		h.emits[1].done!.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2));
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it('"immediately": does not emit events whose acknowledgement failed', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, ackMode: 'immediately' });
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('6-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, sidecarError(400, 'invalid_argument', 'bad id'));
+		vi.useFakeTimers();
+		await start(h);
+		await vi.advanceTimersByTimeAsync(5000);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(3);
+		expect(h.emits).toHaveLength(0);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(expect.stringContaining('bad id'));
+	});
+
+	it('"later in the workflow": never acknowledges, keeps _friday even for payload only', async () => {
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			ackMode: 'laterInWorkflow',
+			options: { output: 'payloadOnly' },
+		});
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('7-0', { k: 'v' })] }), hangUntilAborted);
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		const json = h.emits[0].items[0][0].json;
+		expect(json.k).toBe('v');
+		expect(json._friday).toMatchObject({
+			stream: 'email.received',
+			group: 'email-processor',
+			id: '7-0',
+			ackMode: 'laterInWorkflow',
+		});
+		h.emits[0].done!.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2));
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it('payload only: no _friday; a non-object payload goes under "payload"', async () => {
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			options: { output: 'payloadOnly', parallelExecutions: 2 },
+		});
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('8-0', { a: 1 }), delivery('8-1', [1, 2] as never)] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+		await vi.waitFor(() => expect(h.emits).toHaveLength(2));
+		expect(h.emits[0].items[0][0].json).toEqual({ a: 1 });
+		expect(h.emits[1].items[0][0].json).toEqual({ payload: [1, 2] });
+	});
+});
+
+describe('FridayTrigger consumer group: flow control and shutdown', () => {
+	it('never reads more events than free execution slots', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { parallelExecutions: 2 } });
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('9-0', {}), delivery('9-1', {})] }),
+			ok({ deliveries: [delivery('9-2', {})] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.emits).toHaveLength(2));
+		expect(h.sidecar.callsTo('POST', READ)[0].body).toMatchObject({ count: 2 });
+		// Both slots busy: no further read.
+		await flush();
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(1);
+
+		h.emits[0].done!.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2));
+		expect(h.sidecar.callsTo('POST', READ)[1].body).toMatchObject({ count: 1 });
+		await vi.waitFor(() => expect(h.emits).toHaveLength(3));
+		// Still two in flight (9-1 and 9-2): the loop waits again.
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2);
+	});
+
+	it('close during a long poll aborts it and acknowledges nothing', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, hangUntilAborted);
+		const response = await start(h);
+
+		await vi.waitFor(() => expect(h.sidecar.calls).toHaveLength(1));
+		const signal = h.sidecar.calls[0].abortSignal!;
+		expect(signal.aborted).toBe(false);
+
+		await response.closeFunction!();
+		expect(signal.aborted).toBe(true);
+		expect(h.sidecar.calls).toHaveLength(1);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+		expect(h.ctx.emitError).not.toHaveBeenCalled();
+	});
+
+	it('close waits for an execution in flight and acknowledges it when it finishes in time', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('10-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		const response = await start(h);
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+
+		let closed = false;
+		const closing = response.closeFunction!().then(() => {
+			closed = true;
+		});
+		await vi.waitFor(() => expect(h.ctx.logger.info).toHaveBeenCalled());
+		expect(closed).toBe(false);
+
+		h.emits[0].done!.resolve(successRun());
+		await closing;
+		expect(h.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([{ ids: ['10-0'] }]);
+	});
+
+	it('close gives up after the grace period and leaves the event un-acknowledged', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { closeTimeout: 0.05 } });
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('11-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		h.sidecar.on('POST', NACK, ok({ outcome: 'retry' }));
+		const response = await start(h);
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+
+		await response.closeFunction!();
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining('1 event(s) still being processed were left un-acknowledged'),
+		);
+		// The execution ends after shutdown: still nothing is acknowledged on its behalf.
+		h.emits[0].done!.resolve(successRun());
+		await vi.waitFor(() =>
+			expect(h.ctx.logger.info).toHaveBeenCalledWith(
+				expect.stringContaining('finished after shutdown'),
+			),
+		);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it('deliveries that arrive while closing are neither emitted nor acknowledged', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		let answer: ((value: unknown) => void) | undefined;
+		h.sidecar.on('POST', READ, async () => {
+			await new Promise((resolve) => {
+				answer = resolve;
+			});
+			return ok({ deliveries: [delivery('12-0', {})] });
+		});
+		const response = await start(h);
+		await vi.waitFor(() => expect(answer).toBeDefined());
+		const closing = response.closeFunction!();
+		answer!(undefined);
+		await closing;
+		expect(h.emits).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+	});
+
+	it('reads every parameter before the loop starts', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('13-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		const response = await start(h);
+		const readsAtStart = h.parameterReads();
+		const credentialReadsAtStart = h.ctx.getCredentials.mock.calls.length;
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		h.emits[0].done!.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1));
+		await response.closeFunction!();
+		expect(h.parameterReads()).toBe(readsAtStart);
+		expect(h.ctx.getCredentials.mock.calls.length).toBe(credentialReadsAtStart);
+	});
+
+	it('rejects invalid options at activation', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { parallelExecutions: 0 } });
+		await expect(node.trigger.call(h.ctx)).rejects.toThrow('Parallel Executions must be 1 or more');
+		const h2 = triggerHarness({ ...STREAM_PARAMS, group: '' });
+		await expect(node.trigger.call(h2.ctx)).rejects.toThrow('Consumer Group is required');
+	});
+});
+
+describe('FridayTrigger: sidecar unreachable', () => {
+	it('retries with exponential backoff, reports the outage without deactivating, and resumes', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness(STREAM_PARAMS);
+		const refuse = () => {
+			throw connectionRefused();
+		};
+		h.sidecar.on(
+			'POST',
+			READ,
+			refuse,
+			refuse,
+			refuse,
+			ok({ deliveries: [delivery('14-0', { back: true })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(1);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining(
+				`Cannot reach the Friday sidecar at ${BASE_URL}${READ_PATH}: connection refused`,
+			),
+		);
+		await vi.advanceTimersByTimeAsync(999);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2); // after 1 s
+		await vi.advanceTimersByTimeAsync(1999);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(3); // after 2 s more
+		expect(h.ctx.saveFailedExecution).toHaveBeenCalledTimes(1);
+		const reported = h.ctx.saveFailedExecution.mock.calls[0][0];
+		expect(reported).toBeInstanceOf(NodeApiError);
+		expect(reported.message).toContain('Cannot reach the Friday sidecar');
+
+		await vi.advanceTimersByTimeAsync(4000);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(4); // after 4 s more: back
+		expect(h.emits).toHaveLength(1);
+		expect(h.emits[0].items[0][0].json.back).toBe(true);
+		expect(h.ctx.logger.info).toHaveBeenCalledWith(
+			expect.stringContaining('sidecar reachable again'),
+		);
+		expect(h.ctx.emitError).not.toHaveBeenCalled();
+	});
+
+	it('caps the backoff at 30 s', async () => {
+		const { nextBackoff } = await import('../nodes/FridayTrigger/consumer');
+		const delays: number[] = [];
+		let delay = 0;
+		for (let i = 0; i < 8; i++) {
+			delay = nextBackoff(delay);
+			delays.push(delay);
+		}
+		expect(delays).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+	});
+
+	it('keeps retrying on a sidecar error answer and logs the sidecar message', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on(
+			'POST',
+			READ,
+			sidecarError(404, 'not_found', 'consumer group email-processor does not exist'),
+			hangUntilAborted,
+		);
+		await start(h);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining('consumer group email-processor does not exist'),
+		);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2);
+		expect(h.ctx.emitError).not.toHaveBeenCalled();
+	});
+});
+
+describe('FridayTrigger manual mode (listen for test event)', () => {
+	it('shows the next event without touching the consumer group, and emits once', async () => {
+		const h = triggerHarness(STREAM_PARAMS, 'manual');
+		h.sidecar.on(
+			'GET',
+			/\/next$/,
+			ok({ event: null }),
+			ok({
+				event: {
+					stream: 'email.received',
+					id: '15-0',
+					delivery_count: 0,
+					payload: { email_id: 'test' },
+					metadata: { source: 'gmail' },
+				},
+			}),
+		);
+		const response = await start(h);
+		expect(h.sidecar.calls).toHaveLength(0);
+		expect(response.manualTriggerFunction).toBeDefined();
+
+		await response.manualTriggerFunction!();
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		const nextCalls = h.sidecar.callsTo('GET', /\/next$/);
+		expect(nextCalls).toHaveLength(2);
+		expect(nextCalls[0].path).toBe('/api/v1/streams/email.received/next');
+		expect(nextCalls[0].qs).toEqual({ block_ms: 25000 });
+		expect(nextCalls[0].timeout).toBe(35000);
+		expect(h.emits[0].done).toBeUndefined();
+		expect(h.emits[0].items[0][0].json).toMatchObject({
+			email_id: 'test',
+			_friday: { id: '15-0', deliveryCount: 0, group: 'email-processor', test: true },
+		});
+		await response.closeFunction!();
+		expect(
+			h.sidecar.calls.every((c) => !READ.test(c.path) && !ACK.test(c.path) && !NACK.test(c.path)),
+		).toBe(true);
+		expect(h.sidecar.calls).toHaveLength(2);
+	});
+
+	it('surfaces a sidecar error to the editor with the sidecar message', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, stream: 'nope' }, 'manual');
+		h.sidecar.on('GET', /\/next$/, sidecarError(404, 'not_found', 'unknown stream "nope"'));
+		const response = await start(h);
+		await response.manualTriggerFunction!();
+		await vi.waitFor(() => expect(h.ctx.emitError).toHaveBeenCalledTimes(1));
+		const error = h.ctx.emitError.mock.calls[0][0] as NodeApiError;
+		expect(error).toBeInstanceOf(NodeApiError);
+		expect(error.message).toBe('unknown stream "nope"');
+		expect(error.httpCode).toBe('404');
+		expect(h.emits).toHaveLength(0);
+	});
+
+	it('close while waiting for a test event aborts the call', async () => {
+		const h = triggerHarness(STREAM_PARAMS, 'manual');
+		h.sidecar.on('GET', /\/next$/, hangUntilAborted);
+		const response = await start(h);
+		await response.manualTriggerFunction!();
+		await vi.waitFor(() => expect(h.sidecar.calls).toHaveLength(1));
+		await response.closeFunction!();
+		expect(h.sidecar.calls[0].abortSignal!.aborted).toBe(true);
+		expect(h.emits).toHaveLength(0);
+		expect(h.ctx.emitError).not.toHaveBeenCalled();
+	});
+});
+
+describe('FridayTrigger informational channel (SSE)', () => {
+	const CHANNEL_PARAMS = { source: 'channel', channel: 'file.uploaded', options: {} };
+
+	/** A streamed body like the one n8n returns for encoding: 'stream'. */
+	async function* body(...chunks: string[]) {
+		for (const chunk of chunks) yield new TextEncoder().encode(chunk);
+	}
+
+	function sse(...chunks: string[]) {
+		return async () => ok(body(...chunks));
+	}
+
+	it('subscribes with encoding "stream" and emits each message', async () => {
+		const h = triggerHarness(CHANNEL_PARAMS);
+		h.sidecar.on(
+			'GET',
+			/\/subscribe$/,
+			sse(
+				': keepalive\n\n',
+				'event: message\ndata: {"channel": "file.uploaded", "payload": {"file": "a.pdf"}, ',
+				'"metadata": {"source": "nas", "published_at_ms": 5}}\n\n',
+				'event: message\r\ndata: {"channel": "file.uploaded", "payload": {"file": "b.pdf"}, "metadata": {}}\r\n\r\n',
+			),
+			hangUntilAborted,
+		);
+		const response = await start(h);
+		await vi.waitFor(() => expect(h.emits).toHaveLength(2));
+		const [first] = h.sidecar.calls;
+		expect(first.path).toBe('/api/v1/channels/file.uploaded/subscribe');
+		expect(first.encoding).toBe('stream');
+		expect(first.options.headers).toMatchObject({ Accept: 'text/event-stream' });
+		expect(h.emits[0].items[0][0].json).toEqual({
+			file: 'a.pdf',
+			_friday: expect.objectContaining({
+				kind: 'channel',
+				stream: 'file.uploaded',
+				group: null,
+				id: null,
+				source: 'nas',
+				publishedAtMs: 5,
+			}),
+		});
+		expect(h.emits[1].items[0][0].json.file).toBe('b.pdf');
+		expect(h.emits[0].done).toBeUndefined();
+
+		// The first stream ended: the trigger reconnects by itself.
+		await vi.waitFor(() => expect(h.sidecar.calls).toHaveLength(2), { timeout: 3000 });
+		await response.closeFunction!();
+		expect(h.sidecar.calls[1].abortSignal!.aborted).toBe(true);
+	});
+
+	it('manual mode emits the first channel message only', async () => {
+		const h = triggerHarness(CHANNEL_PARAMS, 'manual');
+		h.sidecar.on(
+			'GET',
+			/\/subscribe$/,
+			sse(
+				'data: {"channel": "file.uploaded", "payload": {"n": 1}}\n\n',
+				'data: {"channel": "file.uploaded", "payload": {"n": 2}}\n\n',
+			),
+		);
+		const response = await start(h);
+		await response.manualTriggerFunction!();
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		await response.closeFunction!();
+		expect(h.emits).toHaveLength(1);
+		expect(h.emits[0].items[0][0].json).toMatchObject({ n: 1, _friday: { test: true } });
+	});
+
+	it('reports a subscription error body with the sidecar message', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness(CHANNEL_PARAMS);
+		h.sidecar.on(
+			'GET',
+			/\/subscribe$/,
+			async () => ({
+				statusCode: 403,
+				body: body(
+					'{"error": {"code": "permission_denied", "message": "key lacks the consume role"}}',
+				),
+			}),
+			hangUntilAborted,
+		);
+		await start(h);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining('key lacks the consume role'),
+		);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(h.sidecar.calls).toHaveLength(2);
+	});
+});
+
+describe('FridayTrigger authentication', () => {
+	it('sends every request through httpRequestWithAuthentication with the Friday credential', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, hangUntilAborted);
+		await start(h);
+		await vi.waitFor(() => expect(h.sidecar.calls).toHaveLength(1));
+		expect(h.ctx.helpers.httpRequestWithAuthentication).toHaveBeenCalledWith(
+			'fridayApi',
+			expect.objectContaining({ url: `${BASE_URL}${READ_PATH}` }),
+		);
+		expect(h.ctx.helpers.httpRequest).not.toHaveBeenCalled();
+		expect(API_KEY).toBe('test-key');
+	});
+});
