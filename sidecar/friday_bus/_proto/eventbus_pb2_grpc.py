@@ -239,21 +239,21 @@ class EventBusServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListStreams(self, request, context):
-        """The critical streams of the topology with their groups. Role: admin.
+        """The critical streams of the topology with their groups. Role: any.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListChannels(self, request, context):
-        """The informational channels of the topology. Role: admin.
+        """The informational channels of the topology. Role: any.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListGroups(self, request, context):
-        """(stream, group) pairs: the topology's plus those created at run time. Role: admin.
+        """(stream, group) pairs: the topology's plus those created at run time. Role: any.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

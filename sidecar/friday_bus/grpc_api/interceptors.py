@@ -28,25 +28,28 @@ log = logging.getLogger("friday.grpc")
 SERVICE = pb.DESCRIPTOR.services_by_name["EventBus"].full_name  # friday.eventbus.v1.EventBus
 SERVICE_PREFIX = f"/{SERVICE}/"
 
-METHOD_ROLES: dict[str, str] = {
-    f"{SERVICE_PREFIX}{name}": role
-    for name, role in {
-        "Publish": "publish",
-        "PublishBatch": "publish",
-        "PublishInfo": "publish",
-        "Subscribe": "consume",
-        "Ack": "consume",
-        "Nack": "consume",
-        "SubscribeChannel": "consume",
-        "Status": "admin",
-        "CreateGroup": "admin",
-        "Rewind": "admin",
-        "DestroyGroup": "admin",
-        "ListDeadLetters": "admin",
-        "ReplayDeadLetters": "admin",
-        "ListStreams": "admin",
-        "ListChannels": "admin",
-        "ListGroups": "admin",
+ANY_ROLE = ("publish", "consume", "admin")
+
+# The roles that may call each method (a key needs one of them). Same as the HTTP door.
+METHOD_ROLES: dict[str, tuple[str, ...]] = {
+    f"{SERVICE_PREFIX}{name}": roles
+    for name, roles in {
+        "Publish": ("publish",),
+        "PublishBatch": ("publish",),
+        "PublishInfo": ("publish",),
+        "Subscribe": ("consume",),
+        "Ack": ("consume",),
+        "Nack": ("consume",),
+        "SubscribeChannel": ("consume",),
+        "Status": ("admin",),
+        "CreateGroup": ("admin",),
+        "Rewind": ("admin",),
+        "DestroyGroup": ("admin",),
+        "ListDeadLetters": ("admin",),
+        "ReplayDeadLetters": ("admin",),
+        "ListStreams": ANY_ROLE,
+        "ListChannels": ANY_ROLE,
+        "ListGroups": ANY_ROLE,
     }.items()
 }
 
@@ -105,7 +108,7 @@ def _refusal(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, keys: ApiKeys, roles: Mapping[str, str] = METHOD_ROLES) -> None:
+    def __init__(self, keys: ApiKeys, roles: Mapping[str, tuple[str, ...]] = METHOD_ROLES) -> None:
         self.keys = keys
         self.roles = roles
 
@@ -113,13 +116,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if method.startswith(EXEMPT_PREFIXES):
             return await continuation(details)
-        role = self.roles.get(method)
-        if role is not None and not self.keys.enabled:
+        roles = self.roles.get(method)
+        if roles is not None and not self.keys.enabled:
             return await continuation(details)
         handler = await continuation(details)
         if handler is None:
             return None  # unknown method: gRPC answers UNIMPLEMENTED
-        if role is None:
+        if roles is None:
             log.error("gRPC method %s has no role in METHOD_ROLES: refused", method)
             return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, f"{method} has no access role configured; it is refused")
         key = None
@@ -127,7 +130,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if md[0] == "authorization":
                 key = bearer_token(md[1] if isinstance(md[1], str) else md[1].decode("latin-1"))
                 break
-        verdict = self.keys.check(key, role)
+        verdict = self.keys.check_any(key, roles)
         if verdict == "ok":
             return handler
         short = method.rsplit("/", 1)[-1]
@@ -140,8 +143,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _refusal(
             handler,
             grpc.StatusCode.PERMISSION_DENIED,
-            f"this API key lacks the {role!r} role that {short} needs; use a key listed as key:{role} "
-            "(or with no roles) in FRIDAY_API_KEYS",
+            f"this API key lacks the {' or '.join(roles)} role that {short} needs; use a key listed as "
+            f"key:{roles[0]} (or with no roles) in FRIDAY_API_KEYS",
         )
 
 
