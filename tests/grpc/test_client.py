@@ -141,3 +141,18 @@ async def test_tls(start_door, tmp_path):
             await plain.publish(d.stream(), {"a": 1})
     finally:
         await plain.close()
+
+
+async def test_waiting_for_a_delivery_can_be_cancelled_without_losing_the_subscription(door):
+    c = door.client()
+    s = door.stream()
+    async with c.subscribe(s, "workers", "w1") as sub:
+        await sub.wait_subscribed()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(sub), 0.05)  # nothing published yet
+        await c.publish(s, {"late": True})
+        d = await anext(sub)
+        assert d.payload == {"late": True}
+        await d.ack()
+    with pytest.raises(StopAsyncIteration):
+        await anext(sub)

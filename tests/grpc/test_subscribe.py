@@ -193,15 +193,15 @@ async def test_subscription_resumes_after_a_sidecar_restart(door):
     async with c.subscribe(s, "workers", "w1", max_in_flight=5) as sub:
         await sub.wait_subscribed()
         await c.publish(s, {"n": 1})
-        it = sub.__aiter__()
-        d1 = await it.__anext__()
+        it = sub
+        d1 = await anext(it)
         got.append(d1.payload["n"])
         await door.restart()
         # the delivery received before the restart can still be acked (by a unary Ack)
         await d1.ack()
         await sub.wait_subscribed()
         await c.publish(s, {"n": 2})
-        d2 = await it.__anext__()
+        d2 = await anext(it)
         got.append(d2.payload["n"])
         await d2.ack()
         assert sub.reconnects >= 1

@@ -285,8 +285,9 @@ _CLOSED = object()
 
 
 class Subscription:
-    """Deliveries of one consumer of a group, with reconnection. Iterate it with ``async for``;
-    ``async with`` (or :meth:`close`) ends the call deterministically."""
+    """Deliveries of one consumer of a group, with reconnection. Iterate it with ``async for``.
+    Leaving the loop does not end the call: use ``async with client.subscribe(...) as sub``,
+    or :meth:`close` (``FridayClient.close`` closes every subscription)."""
 
     def __init__(self, client: FridayClient, stream: str, group: str, consumer: str, max_in_flight: int) -> None:
         self._client = client
@@ -338,21 +339,22 @@ class Subscription:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def __aiter__(self) -> AsyncIterator[Delivery]:
-        return self._iterate()
+    def __aiter__(self) -> Self:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Delivery]:
+    async def __anext__(self) -> Delivery:
+        """The next delivery. Cancelling the wait (e.g. ``asyncio.wait_for``) loses nothing."""
         self._ensure_started()
-        try:
-            while True:
-                item = await self._queue.get()
-                if item is _CLOSED:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is _CLOSED:
+            self._queue.put_nowait(_CLOSED)  # every later call ends too
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
             await self.close()
+            raise item
+        return item  # type: ignore[no-any-return]
 
     # -- the call
     async def _run(self) -> None:
