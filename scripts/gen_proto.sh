@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Regenerate sidecar/friday_bus/_proto from proto/ (see scripts/gen_proto.py; --check verifies only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-.venv/bin/python}"
+[ -x "$PY" ] || PY=python3
+exec "$PY" scripts/gen_proto.py "$@"
