@@ -115,12 +115,17 @@ async def test_nack_retry_then_dead_letter_keeps_reason(make_bus, uniq):
     await bus.setup()
     eid = await pub(bus, s, {"doc": "x"})
     [d] = await bus.read(s, "workers", "w")
+    before = int(time.time() * 1000)
     r1 = await bus.nack(s, "workers", eid, "boom 1")
+    after = int(time.time() * 1000)
     assert r1.outcome == "retry" and r1.retry_at_ms is not None
+    assert before + 100 <= r1.retry_at_ms <= after + 100  # first backoff step: initial_ms
     assert await bus.read(s, "workers", "w", block_ms=0) == []  # backoff not elapsed
     [d2] = await bus.read(s, "workers", "w", block_ms=3000)
     assert d2.entry_id == eid and d2.delivery_count == 2 and d2.payload == {"doc": "x"}
-    assert (await bus.nack(s, "workers", eid, "boom 2")).outcome == "retry"
+    before = int(time.time() * 1000)
+    r2 = await bus.nack(s, "workers", eid, "boom 2")
+    assert r2.outcome == "retry" and r2.retry_at_ms is not None and r2.retry_at_ms >= before + 200  # doubled
     [d3] = await bus.read(s, "workers", "other", block_ms=3000)
     assert d3.delivery_count == 3
     r3 = await bus.nack(s, "workers", eid, "boom 3: final")

@@ -562,7 +562,7 @@ class EventBus:
         now = _now_ms()
         reply = await self._scripts["NACK"](
             keys=[stream, self._retry_key(stream, group), self._reasons_key(stream, group), self.dlq_key(stream)],
-            args=[group, entry_id, reason, now, cfg.max_deliveries, cfg.backoff.initial_ms, cfg.backoff.multiplier, cfg.backoff.max_ms],
+            args=[group, entry_id, reason, now, cfg.max_deliveries, *(cfg.backoff.delay_ms(n) for n in range(1, cfg.max_deliveries + 1))],
         )
         outcome = reply[0]
         self.observer.nacked(stream, group)

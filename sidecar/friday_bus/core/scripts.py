@@ -142,13 +142,12 @@ return {out, gone, dead, reclaimed, retried}
 """
 
 # KEYS: stream, retry zset, reasons hash, dead-letter stream
-# ARGV: group, id, reason, now ms, max deliveries, backoff initial ms, multiplier, max ms
+# ARGV: group, id, reason, now ms, max deliveries, then the backoff delay (ms) after 1, 2, ... deliveries
 # Returns {'retry', due ms} | {'dead', dlq id} | {'gone'} | {'not_pending'}
 NACK = _DEADLETTER + r"""
 local stream, zkey, rkey, dlq = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, id, reason = ARGV[1], ARGV[2], ARGV[3]
 local now, maxd = tonumber(ARGV[4]), tonumber(ARGV[5])
-local initial, mult, maxms = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local p = redis.call('XPENDING', stream, group, id, id, 1)
 if #p == 0 then return {'not_pending'} end
 local deliveries = p[1][4]
@@ -157,7 +156,7 @@ if deliveries >= maxd then
   if dlq_id then return {'dead', dlq_id} end
   return {'gone'}
 end
-local delay = math.floor(math.min(maxms, initial * (mult ^ (deliveries - 1))))
+local delay = tonumber(ARGV[5 + deliveries] or ARGV[#ARGV])
 redis.call('ZADD', zkey, now + delay, id)
 redis.call('HSET', rkey, id, reason)
 return {'retry', tostring(now + delay)}
