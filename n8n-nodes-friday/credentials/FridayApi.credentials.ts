@@ -65,5 +65,30 @@ export class FridayApi implements ICredentialType {
 			method: 'GET',
 			headers: { Accept: 'application/json' },
 		},
+		rules: [
+			{
+				type: 'responseCode',
+				properties: {
+					value: 401,
+					message: 'The Friday sidecar refused the API key (HTTP 401): check the API Key',
+				},
+			},
+			{
+				type: 'responseCode',
+				properties: {
+					value: 403,
+					message:
+						'The API key is valid but lacks a role for listing streams (HTTP 403): give it publish, consume or admin',
+				},
+			},
+			{
+				type: 'responseCode',
+				properties: {
+					value: 404,
+					message:
+						'No /api/v1/streams at this address (HTTP 404): is the Base URL the Friday sidecar, without /api/v1?',
+				},
+			},
+		],
 	};
 }

@@ -233,16 +233,44 @@ describe('FridayTrigger consumer group: acknowledge modes', () => {
 		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
 	});
 
-	it('"immediately": does not emit events whose acknowledgement failed', async () => {
+	it('"immediately": retries a failing acknowledgement, then does not emit the events', async () => {
 		const h = triggerHarness({ ...STREAM_PARAMS, ackMode: 'immediately' });
 		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('6-0', {})] }), hangUntilAborted);
-		h.sidecar.on('POST', ACK, sidecarError(400, 'invalid_argument', 'bad id'));
+		h.sidecar.on('POST', ACK, sidecarError(503, 'unavailable', 'redis is down'));
 		vi.useFakeTimers();
 		await start(h);
-		await vi.advanceTimersByTimeAsync(5000);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(2);
+		await vi.advanceTimersByTimeAsync(2000);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(3);
+		await vi.advanceTimersByTimeAsync(10000);
 		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(3);
 		expect(h.emits).toHaveLength(0);
-		expect(h.ctx.logger.warn).toHaveBeenCalledWith(expect.stringContaining('bad id'));
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining('redis is down; the sidecar will deliver the event again'),
+		);
+	});
+
+	it('does not retry a rejection the sidecar refuses with a 4xx (event no longer pending)', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness(STREAM_PARAMS);
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('6-1', {})] }), hangUntilAborted);
+		h.sidecar.on(
+			'POST',
+			NACK,
+			sidecarError(404, 'not_found', 'entry 6-1 is not pending in group email-processor'),
+		);
+		await start(h);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.emits).toHaveLength(1);
+		h.emits[0].done!.resolve(failedRun('boom'));
+		await vi.advanceTimersByTimeAsync(10000);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(1);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining('could not reject 6-1 (attempt 1/3): entry 6-1 is not pending'),
+		);
 	});
 
 	it('"later in the workflow": never acknowledges, keeps _friday even for payload only', async () => {
@@ -628,6 +656,29 @@ describe('FridayTrigger informational channel (SSE)', () => {
 		await response.closeFunction!();
 		expect(h.emits).toHaveLength(1);
 		expect(h.emits[0].items[0][0].json).toMatchObject({ n: 1, _friday: { test: true } });
+	});
+
+	it('reopens a subscription the sidecar ends with "event: error"', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness(CHANNEL_PARAMS);
+		h.sidecar.on(
+			'GET',
+			/\/subscribe$/,
+			sse(
+				'event: error\ndata: {"error": {"code": "unavailable", "message": "redis subscription lost"}}\n\n',
+			),
+			hangUntilAborted,
+		);
+		await start(h);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.emits).toHaveLength(0);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining(
+				'cannot read channel file.uploaded: redis subscription lost. Retrying in 1 s.',
+			),
+		);
+		await vi.advanceTimersByTimeAsync(1000);
+		expect(h.sidecar.calls).toHaveLength(2);
 	});
 
 	it('reports a subscription error body with the sidecar message', async () => {

@@ -24,14 +24,15 @@ describe('Friday API credential', () => {
 	});
 
 	it('tests the credential with GET /api/v1/streams on the base URL', () => {
-		expect(credential.test).toEqual({
-			request: {
-				baseURL: '={{$credentials.baseUrl}}',
-				url: '/api/v1/streams',
-				method: 'GET',
-				headers: { Accept: 'application/json' },
-			},
+		expect(credential.test.request).toEqual({
+			baseURL: '={{$credentials.baseUrl}}',
+			url: '/api/v1/streams',
+			method: 'GET',
+			headers: { Accept: 'application/json' },
 		});
+		expect(
+			credential.test.rules?.map((rule) => (rule.properties as { value: number }).value),
+		).toEqual([401, 403, 404]);
 	});
 
 	it('authenticates with a function that adds the bearer key (no expressions involved)', async () => {

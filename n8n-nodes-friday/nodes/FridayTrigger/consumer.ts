@@ -10,7 +10,7 @@ import type {
 import { buildEventItem, metaFromChannelMessage, metaFromDelivery } from '../shared/delivery';
 import { errorMessage, toNodeError } from '../shared/errors';
 import { SseParser } from '../shared/sse';
-import { fridayApiRequest, seg } from '../shared/transport';
+import { fridayApiRequest, seg, sidecarApiError } from '../shared/transport';
 
 /** Everything the trigger needs, read once inside trigger() before any loop starts. */
 export interface TriggerSettings {
@@ -47,6 +47,13 @@ export const SETTLE_ATTEMPTS = 3;
 /** Upper bound of the read count, whatever the parallel limit. */
 const MAX_READ_COUNT = 100;
 const MAX_REASON_LENGTH = 2000;
+
+/** Sidecar answers worth retrying: no answer at all, 408, 429 and 5xx. */
+export function isRetriable(error: unknown): boolean {
+	const httpCode = Number((error as { httpCode?: unknown } | null)?.httpCode);
+	if (!Number.isFinite(httpCode) || httpCode === 0) return true;
+	return httpCode === 408 || httpCode === 429 || httpCode >= 500;
+}
 
 export function nextBackoff(previous: number): number {
 	return previous <= 0 ? BACKOFF_INITIAL_MS : Math.min(previous * 2, BACKOFF_MAX_MS);
@@ -273,7 +280,12 @@ export class FridayConsumer {
 		const item = buildEventItem(delivery.payload, meta, output);
 		const done = this.ctx.helpers.createDeferredPromise<IRun>();
 		this.inFlight.acquire();
-		const settled = done.promise.then(
+		// n8n 2.x: `promise` is a Promise; n8n 1.x had a function returning it.
+		const finished: Promise<IRun> =
+			typeof (done.promise as unknown) === 'function'
+				? (done.promise as unknown as () => Promise<IRun>)()
+				: done.promise;
+		const settled = finished.then(
 			async (run) => await this.settle(delivery, run),
 			async (error) => await this.settle(delivery, undefined, error),
 		);
@@ -351,7 +363,7 @@ export class FridayConsumer {
 				return true;
 			} catch (error) {
 				if (signal.aborted) break;
-				const last = attempt === SETTLE_ATTEMPTS;
+				const last = attempt === SETTLE_ATTEMPTS || !isRetriable(error);
 				this.ctx.logger.warn(
 					`Friday Trigger "${this.settings.nodeName}": could not ${what} (attempt ${attempt}/${SETTLE_ATTEMPTS}): ${errorMessage(error)}${last ? '; the sidecar will deliver the event again' : ''}`,
 				);
@@ -475,6 +487,14 @@ export class FridayConsumer {
 					if (this.stopped) break;
 					for (const event of parser.push(chunk)) {
 						if (this.stopped) break;
+						if (event.event === 'error') {
+							// The sidecar lost its Redis subscription; the stream ends after this.
+							throw sidecarApiError(this.ctx.getNode(), 503, event.data, {
+								method: 'GET',
+								path,
+								detail: `GET ${path} sent "event: error" and ended`,
+							});
+						}
 						if (event.event !== 'message') continue;
 						this.emitChannelMessage(event.data, manual);
 						if (manual) {

@@ -97,7 +97,7 @@ export function sidecarApiError(
 	node: INode,
 	statusCode: number,
 	body: unknown,
-	request: { method: string; path: string; itemIndex?: number },
+	request: { method: string; path: string; itemIndex?: number; detail?: string },
 ): NodeApiError {
 	let parsed: unknown = body;
 	if (typeof parsed === 'string') {
@@ -113,7 +113,9 @@ export function sidecarApiError(
 			: undefined;
 
 	let message: string;
-	const details: string[] = [`${request.method} ${request.path} answered HTTP ${statusCode}`];
+	const details: string[] = [
+		request.detail ?? `${request.method} ${request.path} answered HTTP ${statusCode}`,
+	];
 	if (sidecarError && typeof sidecarError.message === 'string' && sidecarError.message !== '') {
 		message = sidecarError.message;
 		if (sidecarError.code) details.push(`code: ${sidecarError.code}`);
