@@ -63,10 +63,15 @@ def create_app(runtime: Any, *, keys: ApiKeys | None = None, lifecycle: Lifecycl
         }
         for component in ("HTTPValidationError", "ValidationError"):
             schema["components"].get("schemas", {}).pop(component, None)
+        channels = sorted(getattr(getattr(runtime, "topology", None), "channels", ()) or ())
         for path, ops in schema.get("paths", {}).items():
             for op in ops.values():
                 if not isinstance(op, dict):
                     continue
+                for param in op.get("parameters", []):
+                    if param.get("name") == "stream" and channels:  # these routes take a stream, never a channel
+                        param.setdefault("schema", {})["not"] = {"enum": channels}
+                        param["description"] = (param.get("description") or "") + " Not a channel of the topology."
                 op.get("responses", {}).pop("422", None)  # validation errors are 400 (ErrorBody)
                 exempt = path in ("/healthz", "/readyz")
                 op["security"] = [] if exempt else [{"bearerAuth": []}]

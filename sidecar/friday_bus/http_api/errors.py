@@ -91,6 +91,19 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
+_TYPE_WORDS = {
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+    "list_type": "a JSON array",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+
+
 def validation_message(err: dict[str, Any]) -> tuple[str, str]:
     """(field, message) for one pydantic error, phrased as what to fix."""
     loc = err.get("loc") or ()
@@ -114,8 +127,10 @@ def validation_message(err: dict[str, Any]) -> tuple[str, str]:
         help_ = PATTERN_HELP.get(str(ctx.get("pattern")), f"it must match {ctx.get('pattern')}")
         shown = _shown(value)
         return field, f"invalid {field}{' ' + shown if shown else ''}: {help_}"
-    msg = str(err.get("msg", "invalid value"))
-    if kind.endswith("_type"):
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if kind in _TYPE_WORDS:
+        return field, f"{field} must be {_TYPE_WORDS[kind]} (got {_json_type(value)})"
+    if kind.endswith(("_type", "_parsing")):
         return field, f"{field}: {msg} (got {_json_type(value)})"
     shown = _shown(value)
     return field, f"{field}: {msg}" + (f" (got {shown})" if shown is not None else "")

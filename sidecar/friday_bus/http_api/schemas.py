@@ -12,22 +12,91 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from ..core.models import BusStatus, DeadLetter, Delivery, EventMeta, NackResult, PublishResult, StreamStatus
 
+
+def _u64_pattern() -> str:
+    """Regex (no anchors) for decimal text of an unsigned 64-bit integer (leading zeros allowed, <= 20 digits)."""
+    top = str(2**64 - 1)
+    alts = ["[0-9]{1,19}"]
+    for i, ch in enumerate(top):
+        d = int(ch)
+        if d > 0:
+            rest = len(top) - i - 1
+            alts.append(top[:i] + (f"[0-{d - 1}]" if d > 1 else "0") + (f"[0-9]{{{rest}}}" if rest else ""))
+    alts.append(top)
+    return "(?:" + "|".join(alts) + ")"
+
+
+U64 = _u64_pattern()
 # Rust-regex semantics in pydantic: `$` is the end of the text (no trailing newline slips through).
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,200}$"
 CONSUMER_PATTERN = r"^[A-Za-z0-9._:@-]{1,200}$"
-ENTRY_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
-START_PATTERN = r"^(new|all|[0-9]{1,20}-[0-9]{1,20})$"
+ENTRY_ID_PATTERN = rf"^{U64}-{U64}$"
+START_PATTERN = rf"^(?:new|all|{U64}-{U64})$"
+META_PATTERN = r"^[^\x00]+$"  # metadata text: no NUL
+JS_SAFE_MAX = 2**53 - 1  # the largest integer a JavaScript client (n8n) holds exactly
 PATTERN_HELP = {
     NAME_PATTERN: "use 1 to 200 characters from A-Z a-z 0-9 . _ -",
     CONSUMER_PATTERN: "use 1 to 200 characters from A-Z a-z 0-9 . _ - : @",
-    ENTRY_ID_PATTERN: "use a stream entry id '<milliseconds>-<sequence>', e.g. '1717000000000-0'",
-    START_PATTERN: "use 'new', 'all' or an entry id like '1717000000000-0'",
+    ENTRY_ID_PATTERN: "use a stream entry id '<milliseconds>-<sequence>' (each an unsigned 64-bit integer), e.g. '1717000000000-0'",
+    META_PATTERN: "it must not contain NUL characters",
+    START_PATTERN: "use 'new', 'all' or an entry id like '1717000000000-0' (each part an unsigned 64-bit integer)",
 }
 EntryId = Annotated[str, Field(pattern=ENTRY_ID_PATTERN)]
+
+
+def _json_int(v: Any) -> Any:
+    """JSON integers only: 10 and 10.0 are fine, "10", true and 10.5 are not."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"must be a JSON integer (got {_json_type_name(v)})")  # noqa: TRY004 - pydantic reports ValueError
+    if isinstance(v, float):
+        if not v.is_integer():
+            raise ValueError("must be a whole number")
+        return int(v)
+    return v
+
+
+def _json_type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    return {bool: "boolean", str: "string", list: "array", dict: "object"}.get(type(v), type(v).__name__)
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+PAYLOAD_SCHEMA = {
+    "type": "object",
+    "maxProperties": 2000,
+    "propertyNames": {"minLength": 1, "not": {"pattern": "^_friday"}},
+    "description": "The event: a JSON object (at most FRIDAY_MAX_PAYLOAD_BYTES as JSON, 2000 keys). "
+    "Keys are non-empty and must not start with '_friday'.",
+}
+
+
+def _valid_unicode(payload: dict[str, Any]) -> dict[str, Any]:
+    """JSON can escape lone surrogates (\\udc00) that no UTF-8 text holds: refuse them here, as bad input."""
+    stack: list[Any] = [payload]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        "payload holds text that is not valid Unicode (a lone surrogate escape such as \\udc00); send UTF-8 text"
+                    ) from None
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return payload
+
+
+Payload = Annotated[dict[str, Any], AfterValidator(_valid_unicode), WithJsonSchema(PAYLOAD_SCHEMA)]
 MAX_READ_COUNT = 1000
 MAX_BLOCK_MS = 30_000
 MAX_BATCH = 1000
@@ -80,13 +149,13 @@ class PublishBody(_Request):
         ]},
     )
     stream: str = Field(pattern=NAME_PATTERN, description="A critical stream or an informational channel (the topology decides).")
-    payload: dict[str, Any] = Field(description="The event: a JSON object. Keys must not start with '_friday'.")
+    payload: Payload
     idempotency_key: str | None = Field(
-        None, min_length=1, max_length=META_MAX,
+        None, min_length=1, max_length=META_MAX, pattern=META_PATTERN,
         description="A repeat with the same key within the idempotency window writes nothing and returns the first id.",
     )
-    correlation_id: str | None = Field(None, min_length=1, max_length=META_MAX)
-    source: str | None = Field(None, min_length=1, max_length=META_MAX)
+    correlation_id: str | None = Field(None, min_length=1, max_length=META_MAX, pattern=META_PATTERN)
+    source: str | None = Field(None, min_length=1, max_length=META_MAX, pattern=META_PATTERN)
 
 
 class PublishOut(BaseModel):
@@ -151,8 +220,8 @@ class ReadBody(_Request):
         json_schema_extra={"examples": [{"consumer": "n8n-wf-12", "count": 10, "block_ms": 0}]},
     )
     consumer: str = Field(pattern=CONSUMER_PATTERN, description="This reader's name; its unacked deliveries stay pending under it.")
-    count: int = Field(10, ge=1, le=MAX_READ_COUNT)
-    block_ms: int = Field(0, ge=0, le=MAX_BLOCK_MS, description="Wait up to this long for a delivery (0: don't wait).")
+    count: JsonInt = Field(10, ge=1, le=MAX_READ_COUNT)
+    block_ms: JsonInt = Field(0, ge=0, le=MAX_BLOCK_MS, description="Wait up to this long for a delivery (0: don't wait).")
 
 
 class ReadOut(BaseModel):
@@ -312,10 +381,26 @@ class DestroyedOut(BaseModel):
 
 class RewindBody(_Request):
     model_config = ConfigDict(
-        extra="forbid", strict=True, json_schema_extra={"examples": [{"to_id": EX_ID}, {"to_time_ms": 1717000000000}]}
+        extra="forbid", strict=True,
+        json_schema_extra={
+            "examples": [{"to_id": EX_ID}, {"to_time_ms": 1717000000000}],
+            "oneOf": [{"required": ["to_id"]}, {"required": ["to_time_ms"]}],
+        },
     )
-    to_id: str | None = Field(None, pattern=ENTRY_ID_PATTERN, description="Entries after this id are delivered again.")
-    to_time_ms: int | None = Field(None, ge=0, le=2**64 - 1, description="Entries published at or after this time are delivered again.")
+    to_id: Annotated[str | None, WithJsonSchema({
+        "type": "string", "pattern": ENTRY_ID_PATTERN, "description": "Entries after this id are delivered again.",
+    })] = Field(None, pattern=ENTRY_ID_PATTERN)
+    to_time_ms: Annotated[JsonInt | None, WithJsonSchema({
+        "type": "integer", "minimum": 0, "maximum": JS_SAFE_MAX,
+        "description": "Entries published at or after this Unix time (ms) are delivered again.",
+    })] = Field(None, ge=0, le=JS_SAFE_MAX)
+
+    @field_validator("to_id", "to_time_ms", mode="before")
+    @classmethod
+    def _no_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("omit the field rather than sending null; give exactly one of to_id or to_time_ms")
+        return v
 
 
 class RewindOut(BaseModel):
