@@ -64,7 +64,7 @@ class ApiKeys:
         return f"ApiKeys({len(self._keys)} keys)"
 
     @classmethod
-    def parse(cls, spec: str | None) -> "ApiKeys":
+    def parse(cls, spec: str | None) -> ApiKeys:
         """Parse ``FRIDAY_API_KEYS``. Raises :class:`ConfigError` (naming the entry by position, never
         showing the key) when an entry is empty, has an unknown role, or a key appears twice."""
         if spec is None or not spec.strip():
@@ -103,7 +103,7 @@ class ApiKeys:
         return cls(entries)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "ApiKeys":
+    def from_settings(cls, settings: Any) -> ApiKeys:
         return cls.parse(getattr(settings, "api_keys", "") or "")
 
     @property
