@@ -80,14 +80,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _start_grpc(runtime: Runtime, settings: Settings) -> Any | None:
-    try:
-        from .grpc_api.server import start_grpc_server
-    except ModuleNotFoundError as exc:
-        if exc.name in ("friday_bus.grpc_api", "friday_bus.grpc_api.server"):
-            log.warning("the gRPC door is not installed (%s missing): serving HTTP only", exc.name)
-            return None
-        raise
+async def _start_grpc(runtime: Runtime, settings: Settings) -> Any:
+    from .grpc_api.server import start_grpc_server  # imported here: grpc loads only for `serve`
+
     return await start_grpc_server(runtime, settings)
 
 
@@ -100,8 +95,6 @@ def _listen_line(settings: Settings, http_port: int, grpc_server: Any | None) ->
         gport = getattr(grpc_server, "port", settings.grpc_port)
         ghost = f"[{settings.grpc_host}]" if ":" in settings.grpc_host else settings.grpc_host
         parts.append(f"gRPC on {ghost}:{gport}" + (" (TLS)" if settings.tls_cert_file else ""))
-    else:
-        parts.append("gRPC off")
     if settings.redis_url is None:
         parts.append(f"Redis embedded ({settings.data_dir}/)")
     else:

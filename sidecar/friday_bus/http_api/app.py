@@ -72,7 +72,13 @@ def create_app(runtime: Any, *, keys: ApiKeys | None = None, lifecycle: Lifecycl
                     if param.get("name") == "stream" and channels:  # these routes take a stream, never a channel
                         param.setdefault("schema", {})["not"] = {"enum": channels}
                         param["description"] = (param.get("description") or "") + " Not a channel of the topology."
-                op.get("responses", {}).pop("422", None)  # validation errors are 400 (ErrorBody)
+                responses = op.get("responses", {})
+                responses.pop("422", None)  # validation errors are 400 (ErrorBody)
+                for code, response in responses.items():
+                    content = response.get("content") or {}
+                    if code[0] in "45" and "application/json" not in content and content:
+                        # error bodies are JSON even where success is not (SSE, Prometheus text)
+                        response["content"] = {"application/json": next(iter(content.values()))}
                 exempt = path in ("/healthz", "/readyz")
                 op["security"] = [] if exempt else [{"bearerAuth": []}]
                 roles = op.get(ROLES_KEY)
