@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -85,6 +86,12 @@ def test_readiness_follows_redis(start_sidecar, tmp_path: Path):
             m = samples(c.get("/metrics").text)
             assert m[("friday_redis_up", ())] == 0
             assert c.get("/api/v1/streams").status_code == 503
+            with c.stream("GET", "/api/v1/channels/file.uploaded/subscribe") as sse:  # fails after the 200 started
+                assert sse.status_code == 200
+                lines = list(sse.iter_lines())
+            assert lines[0] == ": keepalive" and "event: error" in lines
+            data = json.loads(next(line for line in lines if line.startswith("data: ")).removeprefix("data: "))
+            assert data["error"]["code"] == "unavailable" and data["error"]["retriable"] is True
         assert car.stop() == 0
     finally:
         redis.stop()
