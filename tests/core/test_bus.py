@@ -439,3 +439,22 @@ async def test_peek_next_does_not_touch_groups(make_bus, uniq):
     assert d is not None and d.entry_id == eid and d.payload == {"x": 1}
     [real] = await bus.read(s, "workers", "w")
     assert real.entry_id == eid and real.delivery_count == 1
+
+
+async def test_extend_keeps_long_work_from_being_reclaimed(make_bus, uniq):
+    bus = await make_bus({"events": {"groups": ["workers"], "claim_idle_ms": 300}}, **FAST)
+    s = f"{uniq}.events"
+    await bus.setup()
+    eid = await pub(bus, s, {"long": "job"})
+    [d] = await bus.read(s, "workers", "slow")
+    for _ in range(4):  # 4 x 150 ms of work: past the idle time, but extended all along
+        await asyncio.sleep(0.15)
+        assert await bus.extend(s, "workers", "slow", [eid]) == 1
+        assert await bus.read(s, "workers", "thief", block_ms=0) == []
+    assert await bus.extend(s, "workers", "thief", [eid]) == 0  # only the owner can extend
+    [p] = await bus.redis.xpending_range(s, "workers", "-", "+", 10)
+    assert (p["consumer"], p["times_delivered"]) == ("slow", 1)  # delivery count unchanged
+    await asyncio.sleep(0.35)  # stop extending: now it is reclaimed
+    [again] = await bus.read(s, "workers", "thief", block_ms=1000)
+    assert again.entry_id == eid and again.delivery_count == 2
+    assert await bus.extend(s, "workers", "slow", [eid]) == 0

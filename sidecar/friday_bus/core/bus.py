@@ -135,7 +135,7 @@ class EventBus:
         self.redis_version = ""
         self._scripts = {
             name: client.register_script(getattr(scripts, name))
-            for name in ("PUBLISH", "CLAIM", "NACK", "SWEEP", "SAFE_TRIM", "DELETE_IDLE_CONSUMER", "REPLAY", "COUNT_AFTER")
+            for name in ("PUBLISH", "CLAIM", "NACK", "SWEEP", "SAFE_TRIM", "DELETE_IDLE_CONSUMER", "REPLAY", "COUNT_AFTER", "EXTEND")
         }
         self._last_claim: dict[tuple[str, str], float] = {}
         self._next_due: dict[tuple[str, str], float] = {}
@@ -543,6 +543,25 @@ class EventBus:
             acked, _, _ = await pipe.execute()
         self.observer.acked(stream, group, int(acked))
         return int(acked)
+
+    @_redis_errors
+    async def extend(self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]) -> int:
+        """Mark deliveries as still in progress: their idle time restarts, so they are not
+        reclaimed by another consumer while a long job runs (call it well within ``claim_idle_ms``).
+
+        Only entries still pending for ``consumer`` are extended; the delivery count is unchanged.
+        Returns how many were extended (0 for ids acked, or already reclaimed by another consumer).
+        Raises InvalidArgument, NotFound (unknown stream or group), Unavailable.
+        """
+        names.check_consumer(consumer)
+        if not entry_ids:
+            raise InvalidArgument("ids must hold at least one entry id", field="ids")
+        if len(entry_ids) > MAX_READ_COUNT:
+            raise InvalidArgument(f"extend at most {MAX_READ_COUNT} ids at a time", field="ids")
+        for eid in entry_ids:
+            names.check_entry_id(eid, "ids")
+        await self._check_group(stream, group)
+        return int(await self._scripts["EXTEND"](keys=[stream], args=[group, consumer, *entry_ids]))
 
     @_redis_errors
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:

@@ -225,6 +225,22 @@ end
 return 0
 """
 
+# KEYS: stream. ARGV: group, consumer, ids...
+# Resets the idle time of the entries this consumer still owns (work in progress), so that they
+# are not reclaimed; JUSTID keeps the delivery count. Entries another consumer took are left alone.
+# Returns how many were extended.
+EXTEND = r"""
+local n = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if #p > 0 and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+"""
+
 # KEYS: dead-letter stream, target stream. ARGV: dlq id, replayed-from field name.
 # Re-publishes one dead letter's original fields into its stream and removes it from the
 # dead-letter stream, atomically. Returns the new entry id, or false when the dead letter is gone.
