@@ -140,7 +140,7 @@ async def test_bad_entry_ids(door, stub, bad):
     assert (await call.read()).WhichOneof("kind") == "subscribed"
     await call.write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=7, ids=[bad])))
     got = await call.read()
-    while got.WhichOneof("kind") == "delivery":
+    while got.WhichOneof("kind") == "deliveries":
         got = await call.read()
     assert got.ack_result.ref == 7 and got.ack_result.error.kind == "invalid_argument"
     call.cancel()

@@ -29,6 +29,16 @@ async def open_call(stub, stream: str, group: str, consumer: str, credit: int):
     return call
 
 
+async def read_ids(call, n: int) -> list[str]:
+    ids: list[str] = []
+    while len(ids) < n:
+        msg = await call.read()
+        assert msg.WhichOneof("kind") == "deliveries"
+        ids += [d.id for d in msg.deliveries.deliveries]
+    assert len(ids) == n
+    return ids
+
+
 async def consumer_pending(door, stream: str, group: str, consumer: str) -> int:
     for c in await door.bus.redis.xinfo_consumers(stream, group):
         if c["name"] == consumer:
@@ -48,12 +58,13 @@ async def test_credit_is_never_exceeded(door):
         while len(seen) < total:
             msg = await call.read()
             kind = msg.WhichOneof("kind")
-            if kind != "delivery":
+            if kind != "deliveries":
                 assert kind == "ack_result" and not msg.ack_result.HasField("error")
                 continue
-            assert len(outstanding) < credit, "a delivery arrived while the credit was used up"
-            outstanding.append(msg.delivery.id)
-            seen.append(msg.delivery.id)
+            for d in msg.deliveries.deliveries:
+                assert len(outstanding) < credit, "a delivery arrived while the credit was used up"
+                outstanding.append(d.id)
+                seen.append(d.id)
             # the sidecar never even reads more than the credit from Redis
             assert await consumer_pending(door, s, "workers", "w1") <= credit
             if len(outstanding) == credit or rng.random() < 0.3:
@@ -71,12 +82,12 @@ async def test_acks_and_nacks_on_the_stream(start_door):
     [eid] = await publish_many(d, s, 1)
     async with d.channel() as ch:
         call = await open_call(pb_grpc.EventBusStub(ch), s, "workers", "w1", 1)
-        first = (await call.read()).delivery
+        [first] = (await call.read()).deliveries.deliveries
         assert (first.id, first.delivery_count) == (eid, 1)
         await call.write(pb.SubscribeRequest(nack=pb.SubscribeNack(ref=1, id=eid, reason="boom")))
         res = (await call.read()).nack_result
         assert res.ref == 1 and res.result.outcome == "retry" and res.result.HasField("retry_at_ms")
-        second = (await call.read()).delivery  # the credit came back, the backoff elapsed: redelivered
+        [second] = (await call.read()).deliveries.deliveries  # the credit came back, the backoff elapsed: redelivered
         assert (second.id, second.delivery_count) == (eid, 2)
         await call.write(pb.SubscribeRequest(nack=pb.SubscribeNack(ref=2, id=eid, reason="boom again")))
         res = (await call.read()).nack_result
@@ -86,10 +97,12 @@ async def test_acks_and_nacks_on_the_stream(start_door):
         res = (await call.read()).nack_result
         assert res.ref == 3 and res.error.kind == "not_found" and not res.HasField("result")
         [eid2] = await publish_many(d, s, 1)
-        third = (await call.read()).delivery
+        [third] = (await call.read()).deliveries.deliveries
         assert third.id == eid2
         await call.write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=4, ids=[eid2])))
-        assert (await call.read()).ack_result.acked == 1
+        res = (await call.read()).ack_result
+        assert res.ref == 4 and not res.HasField("error")
+        assert await consumer_pending(d, s, "workers", "w1") == 0
         call.cancel()
     [dl] = await d.bus.dlq_list(s)
     assert dl.original_id == eid and dl.reason == "boom again"
@@ -101,7 +114,7 @@ async def test_disconnect_leaves_entries_pending_and_another_subscriber_reclaims
     ids = await publish_many(d, s, 3)
     async with d.channel() as ch:
         call = await open_call(pb_grpc.EventBusStub(ch), s, "workers", "gone", 3)
-        got = [(await call.read()).delivery.id for _ in range(3)]
+        got = await read_ids(call, 3)
         assert got == ids
         call.cancel()  # the client goes away without acking
     # nothing was acked on its behalf
@@ -149,7 +162,7 @@ async def test_half_close_ends_the_call_and_keeps_deliveries_pending(door):
     await publish_many(door, s, 2)
     async with door.channel() as ch:
         call = await open_call(pb_grpc.EventBusStub(ch), s, "workers", "w1", 2)
-        assert (await call.read()).WhichOneof("kind") == "delivery"
+        assert (await call.read()).WhichOneof("kind") == "deliveries"
         await call.done_writing()
         while await call.read() is not grpc.aio.EOF:
             pass
@@ -173,12 +186,13 @@ async def test_shutdown_drains_acks_of_in_flight_deliveries(door):
     [eid] = await publish_many(door, s, 1)
     async with door.channel() as ch:
         call = await open_call(pb_grpc.EventBusStub(ch), s, "workers", "w1", 5)
-        assert (await call.read()).delivery.id == eid
+        assert await read_ids(call, 1) == [eid]
         stopping = asyncio.create_task(door.server.stop(60))
         await asyncio.sleep(0)
         await publish_many(door, s, 1)  # not delivered any more: the sidecar is stopping
         await call.write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=1, ids=[eid])))
-        assert (await call.read()).ack_result.acked == 1
+        res = (await call.read()).ack_result
+        assert res.ref == 1 and not res.HasField("error")
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await call.read()
         assert e.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -240,3 +254,25 @@ async def test_publish_gives_up_after_bounded_retries(door):
             await c.publish(door.stream(), {"a": 1})
     finally:
         await c.close()
+
+
+async def test_acks_sent_together_are_applied_together_and_each_answered(door):
+    s = door.stream()
+    ids = await publish_many(door, s, 6)
+    async with door.channel() as ch:
+        call = await open_call(pb_grpc.EventBusStub(ch), s, "workers", "w1", 10)
+        assert await read_ids(call, 6) == ids
+        # three well-formed acks, one malformed between them, then a nack
+        for ref, batch in ((1, ids[0:2]), (2, ids[2:3]), (3, ["$"]), (4, ids[3:5])):
+            await call.write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=ref, ids=batch)))
+        await call.write(pb.SubscribeRequest(nack=pb.SubscribeNack(ref=5, id=ids[5], reason="no")))
+        results = {}
+        while len(results) < 5:
+            msg = await call.read()
+            kind = msg.WhichOneof("kind")
+            r = msg.ack_result if kind == "ack_result" else msg.nack_result
+            results[r.ref] = r.error.kind if r.HasField("error") else "ok"
+        assert results == {1: "ok", 2: "ok", 3: "invalid_argument", 4: "ok", 5: "ok"}
+        call.cancel()
+    pending = await door.bus.redis.xpending_range(s, "workers", "-", "+", 10)
+    assert [p["message_id"] for p in pending] == [ids[5]]  # nacked: pending until its redelivery

@@ -155,14 +155,12 @@ class Subscribed(_message.Message):
     def __init__(self, stream: _Optional[str] = ..., group: _Optional[str] = ..., consumer: _Optional[str] = ..., max_in_flight: _Optional[int] = ...) -> None: ...
 
 class SubscribeAckResult(_message.Message):
-    __slots__ = ("ref", "acked", "error")
+    __slots__ = ("ref", "error")
     REF_FIELD_NUMBER: _ClassVar[int]
-    ACKED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ref: int
-    acked: int
     error: Error
-    def __init__(self, ref: _Optional[int] = ..., acked: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    def __init__(self, ref: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
 class SubscribeNackResult(_message.Message):
     __slots__ = ("ref", "result", "error")
@@ -174,17 +172,23 @@ class SubscribeNackResult(_message.Message):
     error: Error
     def __init__(self, ref: _Optional[int] = ..., result: _Optional[_Union[NackResponse, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
+class DeliveryBatch(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
+
 class SubscribeResponse(_message.Message):
-    __slots__ = ("subscribed", "delivery", "ack_result", "nack_result")
+    __slots__ = ("subscribed", "deliveries", "ack_result", "nack_result")
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
-    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     ACK_RESULT_FIELD_NUMBER: _ClassVar[int]
     NACK_RESULT_FIELD_NUMBER: _ClassVar[int]
     subscribed: Subscribed
-    delivery: Delivery
+    deliveries: DeliveryBatch
     ack_result: SubscribeAckResult
     nack_result: SubscribeNackResult
-    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., delivery: _Optional[_Union[Delivery, _Mapping]] = ..., ack_result: _Optional[_Union[SubscribeAckResult, _Mapping]] = ..., nack_result: _Optional[_Union[SubscribeNackResult, _Mapping]] = ...) -> None: ...
+    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., deliveries: _Optional[_Union[DeliveryBatch, _Mapping]] = ..., ack_result: _Optional[_Union[SubscribeAckResult, _Mapping]] = ..., nack_result: _Optional[_Union[SubscribeNackResult, _Mapping]] = ...) -> None: ...
 
 class AckRequest(_message.Message):
     __slots__ = ("stream", "group", "ids")

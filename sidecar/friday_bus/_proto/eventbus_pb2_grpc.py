@@ -141,13 +141,15 @@ class EventBusServicer:
         """Consume a stream as a member of a consumer group, with flow control by credit.
 
         1. The client's first message is `start`: stream, group, consumer and max_in_flight.
-        2. The server answers `subscribed`, then sends deliveries. The number of deliveries sent
-        on this call and not yet acked or nacked on this call never exceeds max_in_flight.
+        2. The server answers `subscribed`, then sends deliveries (in batches). The number of
+        deliveries sent on this call and not yet acked or nacked on this call never exceeds
+        max_in_flight.
         3. The client sends `ack` / `nack` messages on the same call. Each is answered with an
         `ack_result` / `nack_result` carrying the same `ref` (an `error` inside it does not
-        end the call). A successful ack or nack returns the credit of the deliveries it names
-        (so does a nack of an entry that is no longer pending). After an error the delivery
-        stays in flight and holds its credit: send the ack again.
+        end the call). Send many ids per ack: acks that arrive together are applied together.
+        A successful ack or nack returns the credit of the deliveries it names (so does a
+        nack of an entry that is no longer pending). After an error the delivery stays in
+        flight and holds its credit: send the ack again.
         4. The client half-closing its side ends the call (OK); un-acked deliveries stay pending.
 
         Deliveries include entries reclaimed from consumers that went away and nacked entries

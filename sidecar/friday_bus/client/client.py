@@ -179,23 +179,23 @@ class Delivery:
         self.metadata = _meta(m.metadata)
         self._sub = sub
         self._session = session
-        self._settled = False
 
     @property
     def entry_id(self) -> str:
         return self.id
 
-    async def ack(self) -> None:
-        """Acknowledge: the event is done and will not be delivered again to this group."""
-        await self._sub._ack(self)
-        self._settled = True
+    def ack(self) -> asyncio.Future[None]:
+        """Acknowledge: the event is done and will not be delivered again to this group.
+
+        ``await delivery.ack()`` waits for the sidecar's confirmation (and raises its error).
+        Without ``await`` the ack is still sent: acks made in the same loop turn travel
+        together, which is the fast way to ack many deliveries."""
+        return self._sub._ack(self)
 
     async def nack(self, reason: str) -> NackResult:
         """Reject with ``reason``: redelivered after the stream's backoff, or dead-lettered
         once delivered max_deliveries times."""
-        result = await self._sub._nack(self, reason)
-        self._settled = True
-        return result
+        return await self._sub._nack(self, reason)
 
     def __repr__(self) -> str:
         return f"Delivery({self.stream}/{self.group} {self.id} x{self.delivery_count} {self.payload!r})"
@@ -298,6 +298,7 @@ class Subscription:
         self._closed = False
         self._session: _Session | None = None
         self._subscribed = asyncio.Event()
+        self._fallbacks: set[asyncio.Task[None]] = set()
         self.reconnects = 0
 
     # -- lifecycle
@@ -371,8 +372,9 @@ class Subscription:
                     if msg is grpc.aio.EOF:
                         break  # the sidecar ended the call without an error: subscribe again
                     kind = msg.WhichOneof("kind")
-                    if kind == "delivery":
-                        self._queue.put_nowait(Delivery(self, session, msg.delivery))
+                    if kind == "deliveries":
+                        for m in msg.deliveries.deliveries:
+                            self._queue.put_nowait(Delivery(self, session, m))
                     elif kind == "ack_result":
                         r = msg.ack_result
                         session.resolve(r.ref, r.error if r.HasField("error") else None, None)
@@ -405,15 +407,39 @@ class Subscription:
             attempt += 1
 
     # -- settling deliveries
-    async def _ack(self, d: Delivery) -> None:
+    def _ack(self, d: Delivery) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        out: asyncio.Future[None] = loop.create_future()
+
+        async def by_unary() -> None:
+            try:
+                await self._client.ack(d.stream, d.group, [d.id])
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the ack
+                if not out.done():
+                    out.set_exception(exc)
+            else:
+                if not out.done():
+                    out.set_result(None)
+
+        def settled(f: asyncio.Future[None]) -> None:
+            if out.done():
+                return
+            exc = None if f.cancelled() else f.exception()
+            if f.cancelled() or isinstance(exc, _SessionLost):
+                self._fallbacks.add(t := loop.create_task(by_unary()))  # the call ended: ack by a unary call
+                t.add_done_callback(self._fallbacks.discard)
+            elif exc is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(None)
+
         s = d._session
         if s.alive:
-            try:
-                await s.ack(d.id)
-                return
-            except _SessionLost:
-                pass
-        await self._client.ack(d.stream, d.group, [d.id])
+            s.ack(d.id).add_done_callback(settled)
+        else:
+            self._fallbacks.add(t := loop.create_task(by_unary()))
+            t.add_done_callback(self._fallbacks.discard)
+        return out
 
     async def _nack(self, d: Delivery, reason: str) -> NackResult:
         s = d._session

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
 
@@ -19,8 +20,10 @@ import grpc
 from .._proto import eventbus_pb2 as pb
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..core import EventBus, Runtime
+from ..core.bus import MAX_READ_COUNT
 from ..core.errors import FridayError, InvalidArgument, NotFound, Unavailable
-from ..core.names import check_channel
+from ..core.models import Delivery
+from ..core.names import check_channel, check_entry_id
 from . import convert
 
 log = logging.getLogger("friday.grpc")
@@ -31,6 +34,8 @@ DEFAULT_DLQ_COUNT = 100
 # How long one read of a Subscribe call blocks in Redis. A departing client or a shutdown
 # cancels the read at once, so this only bounds how stale a read's `count` can get.
 SUBSCRIBE_BLOCK_MS = 5_000
+# Deliveries travel in batches of about this much payload (one larger delivery goes alone).
+BATCH_BYTES = 1024 * 1024
 
 
 class _End:
@@ -192,8 +197,9 @@ class EventBusServicer(pb_grpc.EventBusServicer):
 
 
 class _Subscription:
-    """One Subscribe call: a pump reads deliveries within the credit, a reader applies the
-    client's acks and nacks; both feed one bounded queue that the call drains."""
+    """One Subscribe call. A pump reads deliveries within the credit; a reader takes the
+    client's messages into an inbox; a worker applies them in order, acks that arrived
+    together in one call to the bus. All three feed one bounded queue that the call drains."""
 
     def __init__(
         self,
@@ -214,14 +220,19 @@ class _Subscription:
         self.credit_returned = asyncio.Event()
         # Bounded: a client that sends acks without reading the answers is slowed down.
         self.out: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * credit + 16)
+        self.inbox: deque[Any] = deque()
+        self.inbox_ready = asyncio.Event()
+        self.inbox_space = asyncio.Event()
+        self.inbox_space.set()
+        self.inbox_max = 2 * credit + 16
 
-    async def run(self, initial: list[Any]) -> AsyncIterator[pb.SubscribeResponse]:
-        for d in initial:
-            self.in_flight.add(d.entry_id)
-            yield pb.SubscribeResponse(delivery=convert.delivery(d))
+    async def run(self, initial: list[Delivery]) -> AsyncIterator[pb.SubscribeResponse]:
+        for msg in self._batches(initial):
+            yield msg
         tasks = [
             asyncio.create_task(self._guard(self._pump()), name="friday-subscribe-pump"),
             asyncio.create_task(self._guard(self._reader()), name="friday-subscribe-reader"),
+            asyncio.create_task(self._guard(self._worker()), name="friday-subscribe-worker"),
         ]
         try:
             while True:
@@ -248,6 +259,23 @@ class _Subscription:
 
     def _shutdown_drained(self) -> bool:
         return self.servicer.stopping.is_set() and not self.in_flight
+
+    def _batches(self, deliveries: list[Delivery]) -> list[pb.SubscribeResponse]:
+        """Deliveries as messages of about BATCH_BYTES of payload each; marks them in flight."""
+        out: list[pb.SubscribeResponse] = []
+        batch: list[pb.Delivery] = []
+        size = 0
+        for d in deliveries:
+            self.in_flight.add(d.entry_id)
+            m = convert.delivery(d)
+            if batch and size + len(m.payload_json) > BATCH_BYTES:
+                out.append(pb.SubscribeResponse(deliveries=pb.DeliveryBatch(deliveries=batch)))
+                batch, size = [], 0
+            batch.append(m)
+            size += len(m.payload_json)
+        if batch:
+            out.append(pb.SubscribeResponse(deliveries=pb.DeliveryBatch(deliveries=batch)))
+        return out
 
     async def _pump(self) -> None:
         stopping = self.servicer.stopping
@@ -279,9 +307,8 @@ class _Subscription:
                         await read
             if read.cancelled():
                 break
-            for d in read.result():
-                self.in_flight.add(d.entry_id)
-                await self.out.put(pb.SubscribeResponse(delivery=convert.delivery(d)))
+            for msg in self._batches(read.result()):
+                await self.out.put(msg)
         if self._shutdown_drained():
             await self.out.put(_End(Unavailable("the sidecar is shutting down; subscribe again")))
 
@@ -293,16 +320,60 @@ class _Subscription:
 
     async def _reader(self) -> None:
         async for msg in self.requests:
+            while len(self.inbox) >= self.inbox_max:
+                self.inbox_space.clear()
+                await self.inbox_space.wait()
+            self.inbox.append(msg)
+            self.inbox_ready.set()
+        self.inbox.append(_HALF_CLOSED)  # the client will send no more acks
+        self.inbox_ready.set()
+
+    async def _next(self) -> Any:
+        while not self.inbox:
+            self.inbox_ready.clear()
+            await self.inbox_ready.wait()
+        self.inbox_space.set()
+        return self.inbox.popleft()
+
+    def _take_acks(self, first: pb.SubscribeAck) -> list[pb.SubscribeAck]:
+        """``first`` and the acks queued right behind it, up to MAX_READ_COUNT ids together.
+        Only well-formed acks are joined; a bad one is applied alone, to answer it alone."""
+        acks = [first]
+        if not _plain_ack(first):
+            return acks
+        total = len(first.ids)
+        while self.inbox:
+            nxt = self.inbox[0]
+            if nxt is _HALF_CLOSED or nxt.WhichOneof("kind") != "ack" or not _plain_ack(nxt.ack):
+                break
+            if total + len(nxt.ack.ids) > MAX_READ_COUNT:
+                break
+            self.inbox.popleft()
+            acks.append(nxt.ack)
+            total += len(nxt.ack.ids)
+        self.inbox_space.set()
+        return acks
+
+    async def _worker(self) -> None:
+        while True:
+            msg = await self._next()
+            if msg is _HALF_CLOSED:
+                # The client half-closed: end the call; what it holds stays pending.
+                await self.out.put(_End())
+                return
             kind = msg.WhichOneof("kind")
             if kind == "ack":
-                ids = list(msg.ack.ids)
+                acks = self._take_acks(msg.ack)
+                ids = [i for a in acks for i in a.ids]
                 try:
-                    acked = await self.bus.ack(self.stream, self.group, ids)
+                    await self.bus.ack(self.stream, self.group, ids)
                 except FridayError as exc:
-                    await self.out.put(pb.SubscribeResponse(ack_result=pb.SubscribeAckResult(ref=msg.ack.ref, error=convert.error(exc))))
+                    for a in acks:
+                        await self.out.put(pb.SubscribeResponse(ack_result=pb.SubscribeAckResult(ref=a.ref, error=convert.error(exc))))
                 else:
                     self._release(ids)
-                    await self.out.put(pb.SubscribeResponse(ack_result=pb.SubscribeAckResult(ref=msg.ack.ref, acked=acked)))
+                    for a in acks:
+                        await self.out.put(pb.SubscribeResponse(ack_result=pb.SubscribeAckResult(ref=a.ref)))
             elif kind == "nack":
                 n = msg.nack
                 try:
@@ -321,5 +392,18 @@ class _Subscription:
             if self._shutdown_drained():
                 await self.out.put(_End(Unavailable("the sidecar is shutting down; subscribe again")))
                 return
-        # The client half-closed: it will send no more acks. End the call; what it holds stays pending.
-        await self.out.put(_End())
+
+
+_HALF_CLOSED = object()
+
+
+def _plain_ack(a: pb.SubscribeAck) -> bool:
+    """An ack the bus will take as it is (so it can be joined with others)."""
+    if not 1 <= len(a.ids) <= MAX_READ_COUNT:
+        return False
+    try:
+        for i in a.ids:
+            check_entry_id(i, "ids")
+    except InvalidArgument:
+        return False
+    return True
