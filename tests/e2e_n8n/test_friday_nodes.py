@@ -1,0 +1,570 @@
+"""The n8n-nodes-friday package, end to end, in a real n8n 2.x against the real sidecar.
+
+One sidecar (`friday serve` on its embedded Redis) and one n8n for the whole module (an n8n
+costs ~15 s and ~850 MB to start). The package is built from the current sources and packed
+with `npm pack`, then unpacked where n8n's community-package installer puts it; a "Friday
+API" credential is imported with the n8n CLI; workflows are created and published through
+n8n's public API and driven from outside (gRPC client, sidecar HTTP API). The tests run in
+file order: the SIGKILL test restarts n8n, the browser check comes last.
+
+Nothing here asserts on wall-clock time: every wait polls for an outcome with a generous
+timeout. A missing n8n, Chromium or package toolchain FAILS the tests (run `make test`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from friday_bus.client import FridayClient
+from friday_e2e import (
+    CREDENTIAL_ID,
+    CREDENTIAL_NAME,
+    CREDENTIAL_TYPE,
+    FRIDAY_TYPE,
+    MAKE_HINT,
+    REPO_ROOT,
+    TRIGGER_TYPE,
+    PackageBuildError,
+    SidecarAdmin,
+    build_package_tarball,
+    chain,
+    code_node,
+    execution_error,
+    friday_ack,
+    friday_credential,
+    friday_publish,
+    friday_reject,
+    friday_status,
+    friday_trigger,
+    if_number_lt,
+    if_true,
+    node_output,
+    noop,
+    poll,
+    stop_and_error,
+    tarball_members,
+    wait_node,
+    workflow,
+)
+from n8n_harness import DEFAULT_OWNER, N8nInstall, N8nInstance, N8nNotInstalled
+
+from tests.sidecar_fixture import Sidecar, launch_sidecar
+
+pytestmark = pytest.mark.n8n
+
+HERE = Path(__file__).resolve().parent
+SCREENSHOT = REPO_ROOT / "docs" / "images" / "friday-workflow.png"
+MAX_DELIVERIES = 3
+# Sidecar settings for speed: a crashed consumer's entries are reclaimed after 1 s, a
+# rejected event is retried after 100-400 ms, the third failed delivery is dead-lettered.
+SIDECAR_ENV = {
+    "CLAIM_IDLE_MS": 1000,
+    "CLAIM_INTERVAL_MS": 200,
+    "BACKOFF_INITIAL_MS": 100,
+    "BACKOFF_MAX_MS": 400,
+    "MAX_DELIVERIES": MAX_DELIVERIES,
+}
+# The trigger's long poll: short enough that unpublish/shutdown never waits long.
+BLOCK_MS = 5000
+
+
+@dataclass
+class Env:
+    sidecar: Sidecar
+    n8n: N8nInstance
+    bus: SidecarAdmin
+    tarball: Path
+
+    def grpc(self) -> FridayClient:
+        return FridayClient(self.sidecar.grpc_target, api_key=self.sidecar.api_key)
+
+    def describe(self, workflow_id: str | None = None) -> str:
+        lines = [f"--- sidecar log tail ---\n{self.sidecar.log_tail(3000)}", f"--- n8n log tail ---\n{self.n8n.log_tail(40)}"]
+        if workflow_id:
+            try:
+                execs = self.n8n.list_executions(workflow_id)
+                lines.insert(0, f"executions: {json.dumps(execs)[:1500]}")
+            except Exception as exc:  # noqa: BLE001 - diagnostics only
+                lines.insert(0, f"(executions unavailable: {exc})")
+        return "\n".join(lines)
+
+
+def _find_n8n() -> N8nInstall:
+    try:
+        return N8nInstall.find()
+    except N8nNotInstalled as exc:
+        message = f"{exc}\nTo install everything the tests need, {MAKE_HINT}."
+    pytest.fail(message, pytrace=False)
+
+
+def _launch_sidecar(root: Path, attempts: int = 3) -> Sidecar:
+    """launch_sidecar with FRIDAY_REDIS_URL unset; retried, as a free port picked for it may be
+    taken by another process before the sidecar binds it."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return launch_sidecar(root / f"sidecar-{attempt}", None, SIDECAR_ENV)
+        except pytest.fail.Exception:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    install = _find_n8n()
+    root = tmp_path_factory.mktemp("friday-n8n")
+    try:
+        tarball = build_package_tarball(root / "pkg")
+    except PackageBuildError as exc:
+        message = str(exc)
+    else:
+        message = ""
+    if message:
+        pytest.fail(message, pytrace=False)
+    # The sidecar on its embedded Redis: FRIDAY_REDIS_URL unset, data in tmp, free ports, one key.
+    sidecar = _launch_sidecar(root)
+    n8n = N8nInstance(install, root / "n8n")
+    bus = SidecarAdmin(sidecar.http_url, sidecar.api_key)
+    try:
+        n8n.install_package_tarball(tarball)
+        n8n.import_credentials([friday_credential(sidecar.http_url, sidecar.api_key)])
+        n8n.start()
+        n8n.setup_owner()
+        n8n.create_api_key()
+        yield Env(sidecar, n8n, bus, tarball)
+    finally:
+        n8n.close()
+        bus.close()
+        sidecar.stop()
+
+
+def publish_workflow(env: Env, wf: dict) -> str:
+    created = env.n8n.create_workflow(wf)
+    env.n8n.publish(created["id"])
+    return created["id"]
+
+
+def executions(env: Env, workflow_id: str, count: int, *, timeout: float = 90, **kw: Any) -> list[dict]:
+    """At least ``count`` finished executions (with data), oldest first."""
+    found = env.n8n.wait_for_executions(workflow_id, count, timeout=timeout, include_data=True, **kw)
+    return list(reversed(found))
+
+
+def running_executions(env: Env, workflow_id: str) -> list[dict]:
+    flt = json.dumps({"workflowId": workflow_id, "status": ["running"]})
+    resp = env.n8n.rest.get("/executions", params={"filter": flt})
+    assert resp.status_code == 200, resp.text
+    return [e for e in resp.json()["data"]["results"] if e["status"] == "running"]
+
+
+def trigger_meta(execution: dict, trigger: str = "Friday Trigger") -> dict:
+    (item,) = node_output(execution, trigger)
+    return item["_friday"]
+
+
+def wait_settled(env: Env, stream: str, group: str, timeout: float = 60) -> dict:
+    """The group has nothing pending and nothing left to read."""
+    return poll(
+        f"{stream}/{group} to have nothing pending and no lag",
+        lambda: (g := env.bus.group_status(stream, group))["pending"] == 0 and g["lag"] == 0 and g,
+        timeout=timeout,
+        describe=env.describe,
+    )
+
+
+# ------------------------------------------------------------------------------ setup
+def test_package_installed_and_credential_works(env: Env) -> None:
+    # What `npm pack` ships: the built nodes, credential and icons, nothing else.
+    members = tarball_members(env.tarball)
+    for needed in (
+        "package/package.json",
+        "package/dist/nodes/Friday/Friday.node.js",
+        "package/dist/nodes/FridayTrigger/FridayTrigger.node.js",
+        "package/dist/credentials/FridayApi.credentials.js",
+    ):
+        assert needed in members, members
+    assert not [m for m in members if "node_modules" in m or m.startswith("package/test/")], members
+    installed = env.n8n.nodes_dir / "node_modules" / "n8n-nodes-friday" / "package.json"
+    assert json.loads(installed.read_text())["name"] == "n8n-nodes-friday"
+
+    # n8n loaded both nodes under the package's name, as for a community install.
+    # (an unknown type would be an HTTP 400 "Unrecognized node type")
+    loaded = {d["displayName"]: d for d in env.n8n.node_types(TRIGGER_TYPE, FRIDAY_TYPE)}
+    assert set(loaded) == {"Friday Trigger", "Friday"}
+    assert loaded["Friday Trigger"]["group"] == ["trigger"]
+    assert {d["credentials"][0]["name"] for d in loaded.values()} == {CREDENTIAL_TYPE}
+
+    # The CLI-imported credential decrypts, and its test request reaches the sidecar with the key.
+    rest = env.n8n.rest
+    stored = rest.get(f"/credentials/{CREDENTIAL_ID}", params={"includeData": "true"}).json()["data"]
+    assert stored["type"] == CREDENTIAL_TYPE and stored["data"]["baseUrl"] == env.sidecar.http_url
+
+    def credential_test(data: dict) -> dict:
+        body = {"credentials": {"id": CREDENTIAL_ID, "name": CREDENTIAL_NAME, "type": CREDENTIAL_TYPE, "data": data}}
+        resp = rest.post("/credentials/test", json=body)
+        assert resp.status_code == 200, resp.text
+        return resp.json()["data"]
+
+    assert credential_test(stored["data"])["status"] == "OK"
+    wrong = credential_test({"baseUrl": env.sidecar.http_url, "apiKey": "not-the-key"})
+    assert wrong["status"] == "Error" and ("401" in wrong["message"] or "Unauthorized" in wrong["message"]), wrong
+    # The sidecar really runs on its embedded Redis.
+    assert "Redis embedded" in env.sidecar.log_tail(20000)
+
+
+# ------------------------------------------------------------------------------ 1. pipeline
+def test_email_to_action_validated_exactly_once(env: Env) -> None:
+    """Friday Trigger (email.received / email-processor) -> Friday publish action.validated."""
+    n = 20
+    run = uuid.uuid4().hex[:8]
+    check_group = f"e2e-check-{run}"
+    wf_id = publish_workflow(
+        env,
+        chain(
+            "Email -> action.validated",
+            [
+                friday_trigger(stream="email.received", group="email-processor", blockMs=BLOCK_MS),
+                friday_publish(
+                    "Publish action.validated",
+                    "action.validated",
+                    "={{ { email_id: $json.email_id, source_id: $json._friday.id } }}",
+                ),
+            ],
+        ),
+    )
+    length_before = env.bus.stream_status("action.validated")["length"]
+
+    async def drive() -> tuple[dict[str, str], list[dict]]:
+        async with env.grpc() as client:
+            assert await client.create_group("action.validated", check_group, "new")
+            published = {}
+            for i in range(n):
+                email_id = f"email-{run}-{i:02d}"
+                result = await client.publish("email.received", {"email_id": email_id, "subject": f"#{i}"}, source="e2e")
+                published[email_id] = result.entry_id
+            seen: list[dict] = []
+            async with client.subscribe("action.validated", check_group, "e2e-checker") as sub:
+                while len(seen) < n:
+                    delivery = await asyncio.wait_for(sub.__anext__(), timeout=90)
+                    seen.append({"payload": delivery.payload, "count": delivery.delivery_count})
+                    await delivery.ack()
+            return published, seen
+
+    published, seen = asyncio.run(drive())
+    assert len(set(published.values())) == n
+
+    # Every email came through, once, carrying the id of the entry it came from.
+    ids = Counter(s["payload"]["email_id"] for s in seen)
+    assert ids == Counter(published.keys())
+    assert all(s["payload"]["source_id"] == published[s["payload"]["email_id"]] for s in seen)
+
+    # Settled: email.received's group has nothing pending, n executions, n events written, no extra one.
+    wait_settled(env, "email.received", "email-processor")
+    runs = executions(env, wf_id, n)
+    assert len(runs) == n and {r["status"] for r in runs} == {"success"}
+    metas = [trigger_meta(r) for r in runs]
+    assert Counter(m["id"] for m in metas) == Counter(published.values())
+    assert {m["deliveryCount"] for m in metas} == {1}
+    assert {(m["stream"], m["group"], m["consumer"], m["ackMode"]) for m in metas} == {
+        ("email.received", "email-processor", f"n8n-{wf_id}", "executionFinishesSuccessfully")
+    }
+    assert env.bus.stream_status("action.validated")["length"] - length_before == n
+    assert env.bus.read("action.validated", check_group, "e2e-checker", block_ms=1000) == []
+    assert env.bus.dlq("email.received") == []
+    env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ 2. failure -> DLQ
+def test_failing_workflow_is_retried_then_dead_lettered(env: Env) -> None:
+    stream, group = "e2e.orders", "order-processor"
+    env.bus.create_group(stream, group)
+    wf_id = publish_workflow(
+        env,
+        chain(
+            "Orders (always fails)",
+            [
+                friday_trigger(stream=stream, group=group, blockMs=BLOCK_MS),
+                stop_and_error("Refuse order", "=Order {{ $json.order_id }} refused by the e2e workflow"),
+            ],
+        ),
+    )
+    entry_id = env.bus.publish(stream, {"order_id": "o-17"})["id"]
+
+    (dead,) = poll("the order in the dead-letter queue", lambda: env.bus.dlq(stream), timeout=90, describe=lambda: env.describe(wf_id))
+    assert dead["original_id"] == entry_id
+    assert dead["group"] == group
+    assert dead["reason"] == "Order o-17 refused by the e2e workflow"  # n8n's error message, verbatim
+    assert dead["delivery_count"] == MAX_DELIVERIES
+    assert dead["payload"] == {"order_id": "o-17"}
+
+    runs = executions(env, wf_id, MAX_DELIVERIES)
+    assert len(runs) == MAX_DELIVERIES
+    assert {r["status"] for r in runs} == {"error"}
+    assert {execution_error(r) for r in runs} == {"Order o-17 refused by the e2e workflow"}
+    assert [trigger_meta(r)["deliveryCount"] for r in runs] == list(range(1, MAX_DELIVERIES + 1))
+    assert {trigger_meta(r)["id"] for r in runs} == {entry_id}
+    wait_settled(env, stream, group)
+    env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ 4. later in the workflow
+def test_acknowledge_later_in_the_workflow(env: Env) -> None:
+    """Ack mode "Later in the Workflow": the entry stays pending until the Acknowledge node ran."""
+    stream, group = "e2e.later", "later-proc"
+    env.bus.create_group(stream, group)
+    wf_id = publish_workflow(
+        env,
+        chain(
+            "Ack later",
+            [
+                friday_trigger(stream=stream, group=group, ack_mode="laterInWorkflow", blockMs=BLOCK_MS),
+                friday_status("Status before ack", stream, position=(220, 0)),
+                friday_ack("Acknowledge", position=(440, 0)),
+                friday_status("Status after ack", stream, position=(660, 0)),
+            ],
+        ),
+    )
+    entry_id = env.bus.publish(stream, {"doc": "d-1"})["id"]
+    (run,) = executions(env, wf_id, 1)
+    assert run["status"] == "success", execution_error(run)
+    meta = trigger_meta(run)
+    assert meta["id"] == entry_id and meta["ackMode"] == "laterInWorkflow"
+
+    def group_in(node: str) -> dict:
+        (status,) = node_output(run, node)
+        return next(g for g in status["groups"] if g["name"] == group)
+
+    before = group_in("Status before ack")
+    assert before["pending"] == 1  # delivered to n8n, not acknowledged by the trigger
+    assert {c["name"]: c["pending"] for c in before["consumers"]}[f"n8n-{wf_id}"] == 1
+    (acked,) = node_output(run, "Acknowledge")
+    assert acked == {"stream": stream, "group": group, "id": entry_id, "acked": 1}
+    assert group_in("Status after ack")["pending"] == 0
+    wait_settled(env, stream, group)
+    assert len(env.n8n.list_executions(wf_id)) == 1
+    env.n8n.unpublish(wf_id)
+
+
+def test_reject_later_in_the_workflow_is_retried(env: Env) -> None:
+    """A Reject node nacks the delivery: the sidecar delivers it again (then it is acknowledged)."""
+    stream, group = "e2e.review", "reviewer"
+    env.bus.create_group(stream, group)
+    nodes = [
+        friday_trigger(stream=stream, group=group, ack_mode="laterInWorkflow", blockMs=BLOCK_MS),
+        if_number_lt("First delivery?", "={{ $json._friday.deliveryCount }}", 2, position=(220, 0)),
+        friday_reject("Reject", "Needs a second look", position=(440, -100)),
+        friday_ack("Acknowledge", position=(440, 100)),
+    ]
+    edges = [("Friday Trigger", "First delivery?"), ("First delivery?", "Reject", 0), ("First delivery?", "Acknowledge", 1)]
+    wf_id = publish_workflow(env, workflow("Reject then retry", nodes, edges))
+    entry_id = env.bus.publish(stream, {"review": "r-1"})["id"]
+
+    first, second = executions(env, wf_id, 2)
+    assert first["status"] == second["status"] == "success"
+    assert [trigger_meta(r)["deliveryCount"] for r in (first, second)] == [1, 2]
+    assert {trigger_meta(r)["id"] for r in (first, second)} == {entry_id}
+    (rejected,) = node_output(first, "Reject")
+    assert rejected["outcome"] == "retry" and rejected["id"] == entry_id
+    assert node_output(first, "Acknowledge") == []
+    (acked,) = node_output(second, "Acknowledge")
+    assert acked["acked"] == 1 and node_output(second, "Reject") == []
+    wait_settled(env, stream, group)
+    assert env.bus.dlq(stream) == []
+    env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ 5. channel
+def test_informational_channel_trigger(env: Env) -> None:
+    wf_id = publish_workflow(
+        env, chain("Files uploaded", [friday_trigger(channel="file.uploaded"), noop("Received", position=(220, 0))])
+    )
+
+    async def publish_until_received() -> tuple[str, list[str]]:
+        # Pub/Sub is at-most-once: the trigger's subscription connects shortly after
+        # publication, so publish until the sidecar counts a receiver.
+        sent: list[str] = []
+        async with env.grpc() as client:
+            for attempt in range(120):
+                file_id = f"file-{attempt}"
+                result = await client.publish_info("file.uploaded", {"file_id": file_id, "size": 1234}, source="e2e")
+                sent.append(file_id)
+                if result.receivers:
+                    return file_id, sent
+                await asyncio.sleep(0.5)
+        raise AssertionError(f"no subscriber on file.uploaded after {len(sent)} publishes\n{env.describe(wf_id)}")
+
+    file_id, sent = asyncio.run(publish_until_received())
+    def received(execution: dict) -> list[str]:
+        return [item.get("file_id") for item in node_output(execution, "Received")]
+
+    runs = env.n8n.wait_for_executions(
+        wf_id, 1, timeout=60, include_data=True, predicate=lambda e: e["status"] == "success" and received(e) == [file_id]
+    )
+    (item,) = node_output(runs[0], "Friday Trigger")
+    assert item["file_id"] == file_id and item["size"] == 1234
+    meta = item["_friday"]
+    assert meta["kind"] == "channel" and meta["stream"] == "file.uploaded"
+    assert meta["group"] is None and meta["id"] is None and meta["source"] == "e2e"
+    # Only what was published came through (no replay of older messages).
+    for execution in env.n8n.list_executions(wf_id, include_data=True):
+        assert execution["status"] == "success" and set(received(execution)) <= set(sent), execution
+    env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ 3. SIGKILL
+def test_sigkill_during_execution_redelivers(env: Env) -> None:
+    stream, group = "e2e.slow", "slow-proc"
+    env.bus.create_group(stream, group)
+    wf_id = publish_workflow(
+        env,
+        chain(
+            "Slow job",
+            [
+                friday_trigger(stream=stream, group=group, ack_mode="executionFinishesSuccessfully", blockMs=BLOCK_MS),
+                wait_node("Slow step", 5, position=(220, 0)),
+                noop("Done", position=(440, 0)),
+            ],
+        ),
+    )
+    entry_id = env.bus.publish(stream, {"job": "j-1"})["id"]
+    # The public API lists finished executions only; the editor's REST API shows running ones.
+    poll("a running execution", lambda: running_executions(env, wf_id), timeout=60, describe=lambda: env.describe(wf_id))
+    consumer = f"n8n-{wf_id}"
+    group_state = env.bus.group_status(stream, group)
+    assert group_state["pending"] == 1, group_state
+
+    env.n8n.kill()  # SIGKILL, mid-execution: no closeFunction, no ack
+    group_state = env.bus.group_status(stream, group)
+    assert group_state["pending"] == 1 and {c["name"] for c in group_state["consumers"]} == {consumer}
+
+    env.n8n.start()  # same user folder, same DB: the workflow is still published
+    env.n8n.login()
+    env.n8n.wait_published(wf_id)
+    done = env.n8n.wait_for_executions(
+        wf_id, 1, timeout=90, include_data=True, predicate=lambda e: e["status"] == "success"
+    )
+    assert len(done) == 1
+    meta = trigger_meta(done[0])
+    assert meta["id"] == entry_id
+    assert meta["deliveryCount"] >= 2  # redelivered after the crash
+    assert node_output(done[0], "Done")[0]["job"] == "j-1"
+    wait_settled(env, stream, group)
+    assert env.bus.dlq(stream) == []
+    # The execution killed mid-way is not a success (n8n marks it crashed on restart).
+    statuses = Counter(e["status"] for e in env.n8n.list_executions(wf_id))
+    assert statuses["success"] == 1, statuses
+    assert running_executions(env, wf_id) == []
+    env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ browser
+def _playwright_modules() -> Path:
+    explicit = os.environ.get("FRIDAY_PLAYWRIGHT_NODE_PATH")
+    if explicit and (Path(explicit) / "playwright-core").is_dir():
+        return Path(explicit)
+    cache = Path(os.environ.get("FRIDAY_CACHE_DIR") or Path.home() / ".cache" / "friday")
+    found = sorted(
+        (p.parent for p in cache.glob("playwright-core-*/.complete")),
+        key=lambda p: [int(x) if x.isdigit() else x for x in p.name.removeprefix("playwright-core-").split(".")],
+    )
+    if not found:
+        pytest.fail(f"playwright-core is not installed in {cache}; {MAKE_HINT}.", pytrace=False)
+    return found[-1] / "node_modules"
+
+
+def _chromium() -> str:
+    chromium = os.environ.get("FRIDAY_CHROMIUM", "/usr/bin/chromium")
+    if not os.access(chromium, os.X_OK):
+        pytest.fail(f"Chromium is not installed at {chromium}; {MAKE_HINT}.", pytrace=False)
+    return chromium
+
+
+def showcase_workflow() -> dict:
+    """The workflow on the README screenshot."""
+    nodes = [
+        friday_trigger("Email received", stream="email.received", group="email-processor", blockMs=BLOCK_MS, position=(0, 0)),
+        code_node(
+            "Check email",
+            "return $input.all().map(item => ({ json: { ...item.json, valid: Boolean(item.json.email_id) } }));",
+            position=(240, 0),
+        ),
+        if_true("Valid?", "={{ $json.valid }}", position=(480, 0)),
+        friday_publish(
+            "Publish action.validated", "action.validated", "={{ { email_id: $json.email_id } }}", position=(760, -100)
+        ),
+        friday_publish(
+            "Publish pipeline.error",
+            "pipeline.error",
+            "={{ { source: 'email.received', entry: $json._friday.id } }}",
+            position=(760, 100),
+        ),
+    ]
+    edges = [
+        ("Email received", "Check email"),
+        ("Check email", "Valid?"),
+        ("Valid?", "Publish action.validated", 0),
+        ("Valid?", "Publish pipeline.error", 1),
+    ]
+    return workflow("Friday: email received → action validated", nodes, edges)
+
+
+def test_editor_in_chromium(env: Env, tmp_path: Path) -> None:
+    chromium = _chromium()
+    modules = _playwright_modules()
+    node = env.n8n.install.node_bin if env.n8n.install.node_bin.exists() else shutil.which("node")
+    assert node, f"no node binary; {MAKE_HINT}"
+    wf_id = publish_workflow(env, showcase_workflow())
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(node), str(HERE / "browser_check.mjs"),
+        "--url", env.n8n.base_url,
+        "--email", DEFAULT_OWNER["email"],
+        "--password", DEFAULT_OWNER["password"],
+        "--workflow", wf_id,
+        "--trigger-node", "Email received",
+        "--screenshot", str(SCREENSHOT),
+        "--artifacts", str(tmp_path),
+    ]  # fmt: skip
+    proc_env = {**os.environ, "FRIDAY_PLAYWRIGHT_NODE_PATH": str(modules), "FRIDAY_CHROMIUM": chromium}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=proc_env, check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"browser_check.mjs printed no report (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    assert report["ok"], f"browser check failed at {report.get('step')}: {report.get('error')} (artifacts in {tmp_path})"
+    assert proc.returncode == 0, proc.stderr
+    assert report["chromium"] == chromium
+
+    # Signed in as the owner through the form.
+    assert report["afterSignin"] != "/signin"
+    # The workflow on the canvas, the Friday nodes with their icon loaded.
+    canvas = {n["name"]: n for n in report["canvasNodes"]}
+    assert set(canvas) == {"Email received", "Check email", "Valid?", "Publish action.validated", "Publish pipeline.error"}
+    for name in ("Email received", "Publish action.validated", "Publish pipeline.error"):
+        assert canvas[name]["type"].startswith("n8n-nodes-friday."), canvas[name]
+        assert canvas[name]["icon"]["loaded"] and canvas[name]["icon"]["src"].endswith("friday.svg"), canvas[name]
+    # The node panel finds "Friday" (with its icon), its four actions and its trigger.
+    friday = [item for item in report["nodePanel"] if item["name"] == "Friday"]
+    assert friday and friday[0]["icon"]["loaded"], report["nodePanel"]
+    assert sorted(report["nodePanelActions"]) == [
+        "Acknowledge an event", "Get the status of a stream", "Publish an event", "Reject an event",
+    ]  # fmt: skip
+    assert report["nodePanelTriggers"] == ["On new Friday event"], report
+    # The trigger's Stream dropdown is filled from the sidecar.
+    assert set(env.bus.streams()) <= set(report["streamOptions"]), report["streamOptions"]
+    assert "email.received" in report["streamOptions"]
+    # The screenshot for the README.
+    assert SCREENSHOT.is_file() and SCREENSHOT.read_bytes().startswith(b"\x89PNG")
+    assert SCREENSHOT.stat().st_size > 10_000
+    env.n8n.unpublish(wf_id)
