@@ -458,3 +458,20 @@ async def test_extend_keeps_long_work_from_being_reclaimed(make_bus, uniq):
     [again] = await bus.read(s, "workers", "thief", block_ms=1000)
     assert again.entry_id == eid and again.delivery_count == 2
     assert await bus.extend(s, "workers", "slow", [eid]) == 0
+
+
+async def test_runtime_reruns_setup_when_redis_lost_it(redis_server, uniq):
+    from friday_bus.core import Runtime, Settings, build_topology
+
+    s = Settings(_env_file=None, redis_url=redis_server.url, key_prefix=f"friday:{uniq}:")
+    topo = build_topology(s, {"streams": {f"{uniq}.events": ["workers"]}})
+    rt = Runtime(s, topo)
+    bus = await rt.start(loops=False)
+    try:
+        await bus.redis.delete(f"{uniq}.events", bus.setup_key)  # as after a restart without data
+        assert not await bus.is_setup()
+        await rt._monitor_once()
+        assert await bus.is_setup()
+        assert [g["name"] for g in await bus.redis.xinfo_groups(f"{uniq}.events")] == ["workers"]
+    finally:
+        await rt.stop()

@@ -62,7 +62,7 @@ def test_channel_message_roundtrip():
     assert codec.decode_channel_message("plain text")[0] == {"message": "plain text"}
 
 
-@pytest.mark.parametrize("bad", ["$", ">", "*", "18446744073709551616-0", "1-18446744073709551616", "abc", "1", "", "-1-0"])
+@pytest.mark.parametrize("bad", ["$", ">", "*", "18446744073709551616-0", "1-18446744073709551616", "abc", "1", "", "-1-0", "1-0\n"])
 def test_entry_ids_refused(bad):
     with pytest.raises(InvalidArgument):
         names.check_entry_id(bad)
@@ -75,7 +75,7 @@ def test_entry_id_helpers():
     assert names.id_before_time(0) == "0-0"
 
 
-@pytest.mark.parametrize("bad", ["a*b", "a{b}", "a:b", "a\x00b", "x" * 201, "", "a b"])
+@pytest.mark.parametrize("bad", ["a*b", "a{b}", "a:b", "a\x00b", "x" * 201, "", "a b", "abc\n"])
 def test_bad_names(bad):
     with pytest.raises(InvalidArgument):
         names.check_stream(bad)

@@ -29,22 +29,4 @@ def before_call(context: Any, case: Any, kwargs: Any) -> None:
     _cap(case.query)
 
 
-# KNOWN CORE BUGS (sidecar/friday_bus/core/bus.py, not the HTTP door), reported to the core's owner and
-# pinned by strict-xfail tests in tests/http/test_known_core_bugs.py. Only these exact 500s are dropped;
-# the schemathesis summary counts them as "dropped by filter_failure". Remove each entry once fixed
-# (its xfail test then fails as XPASS and points here).
-KNOWN_CORE_500S = (
-    # nack on a topology group that was destroyed: the NACK script's NOGROUP is not classified (→ 404 expected)
-    ("/nack", "NOGROUP"),
-    # rewind on a stream that does not exist: XGROUP SETID's "requires the key to exist" is not classified
-    ("/rewind", "requires the key to exist"),
-)
 
-
-@schemathesis.hook
-def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    if getattr(response, "status_code", None) != 500:
-        return True
-    text = getattr(response, "text", "") or ""
-    path = getattr(case, "formatted_path", "") or ""
-    return not any(path.endswith(suffix) and marker in text for suffix, marker in KNOWN_CORE_500S)

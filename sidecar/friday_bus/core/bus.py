@@ -90,6 +90,11 @@ def _redis_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
                     "Nothing was written; retry later, or raise max_backlog",
                     details={"stream": stream},
                 ) from exc
+            if "NOGROUP" in text or "requires the key to exist" in text:
+                raise NotFound(
+                    "the stream or consumer group does not exist (deleted, or Redis restarted empty); "
+                    "run `friday setup` or create the group", field="group",
+                ) from exc
             if text.startswith(("LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "OOM")):
                 raise Unavailable(f"Redis cannot serve the request now: {text.split(' ', 1)[0]}; retry later") from exc
             raise FridayError(f"Redis rejected the command: {text}") from exc
@@ -703,7 +708,8 @@ class EventBus:
         try:
             await self.redis.xgroup_setid(stream, group, target)
         except rexc.ResponseError as exc:
-            if "NOGROUP" in str(exc) or "no such key" in str(exc).lower():
+            text = str(exc)
+            if "NOGROUP" in text or "no such key" in text.lower() or "requires the key to exist" in text:
                 raise NotFound(f"group {group!r} does not exist on stream {stream!r}", field="group") from exc
             raise
         return target

@@ -14,7 +14,7 @@ U64_MAX = 2**64 - 1
 
 
 def _check(kind: str, value: object, pattern: re.Pattern[str], allowed: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         shown = value if isinstance(value, str) and len(value) <= 60 else (str(value)[:60] + "...")
         raise InvalidArgument(
             f"invalid {kind} name {shown!r}: use 1 to {MAX_NAME_LENGTH} characters from {allowed}", field=kind
@@ -42,7 +42,7 @@ def parse_entry_id(value: object, field: str = "id") -> tuple[int, int]:
     """Parse ``<ms>-<seq>``; both parts must fit in 64 bits. Special ids (``$``, ``>``, ``*``) are refused."""
     if not isinstance(value, str):
         raise InvalidArgument(f"{field} must be a stream entry id like '1717000000000-0'", field=field)
-    m = _ENTRY_ID.match(value)
+    m = _ENTRY_ID.fullmatch(value)
     if not m:
         shown = value if len(value) <= 60 else value[:60] + "..."
         raise InvalidArgument(

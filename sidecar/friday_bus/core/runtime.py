@@ -8,7 +8,7 @@ Background loops, each small and independent, started and stopped together:
 
 * ``sweep``: dead-letters entries that exhausted their deliveries while nobody reads;
 * ``trim``: the safe trim (only entries every group acked);
-* ``monitor``: logs alerts, refreshes the status that metrics read;
+* ``monitor``: re-runs setup if Redis lost it, logs alerts, refreshes the status that metrics read;
 * ``consumer_gc``: removes consumers idle for long that hold nothing pending.
 """
 
@@ -113,6 +113,10 @@ class Runtime:
 
     async def _monitor_once(self) -> None:
         assert self.bus is not None
+        if not await self.bus.is_setup():
+            # Redis lost its data (restarted without persistence, flushed): recreate streams and groups.
+            report = await self.bus.setup(self.settings.setup_start)
+            log.warning("Redis had lost the setup (restarted empty?): setup re-run, %d groups recreated", len(report.created_groups))
         status = await self.bus.status()
         previous = {(a.stream, a.group, a.metric) for a in (self.last_status.alerts if self.last_status else [])}
         for alert in status.alerts:

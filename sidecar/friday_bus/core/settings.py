@@ -190,7 +190,7 @@ class Settings(BaseSettings):
     @field_validator("key_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not v or not re.match(r"^[A-Za-z0-9._:-]+$", v):
+        if not v or not re.fullmatch(r"[A-Za-z0-9._:-]+", v):
             raise ValueError("must be non-empty, from A-Z a-z 0-9 . _ : -")
         return v
 
@@ -224,7 +224,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _check_name(kind: str, name: Any, where: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(f"{where}: {kind} name {name!r} is invalid; use 1-200 characters from A-Z a-z 0-9 . _ -")
     return name
 

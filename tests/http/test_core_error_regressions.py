@@ -1,9 +1,4 @@
-"""Bugs found by the HTTP tests in the core (sidecar/friday_bus/core/bus.py), reported to its owner.
-
-Each is a strict xfail: it fails today with a 500, and turns into an XPASS failure once the core
-classifies the error, so the marker (and the matching entry in schemathesis_hooks.KNOWN_CORE_500S)
-gets removed.
-"""
+"""Regressions: core errors the HTTP tests once found unclassified (they answered 500)."""
 
 from __future__ import annotations
 
@@ -14,7 +9,6 @@ from tests.conftest import RedisServer
 from .helpers import assert_error
 
 
-@pytest.mark.xfail(strict=True, reason="core: NACK script's NOGROUP on a destroyed topology group is not classified (500)")
 def test_nack_on_a_destroyed_topology_group_is_not_found(start_sidecar, tmp_path):
     redis = RedisServer(tmp_path / "redis").start()  # own Redis: this destroys a seed group
     try:
@@ -27,7 +21,6 @@ def test_nack_on_a_destroyed_topology_group_is_not_found(start_sidecar, tmp_path
         redis.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="core: XGROUP SETID on a missing stream ('requires the key to exist') is not classified (500)")
 def test_rewind_on_a_stream_that_does_not_exist_is_not_found(api, uniq):
     r = api.post(f"/api/v1/streams/{uniq}.never/groups/g/rewind", json={"to_id": "0-0"})
     assert_error(r, 404, "not_found")
