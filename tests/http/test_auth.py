@@ -29,6 +29,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/streams/{stream}/groups/{group}/read"): CONSUME,
     ("POST", "/api/v1/streams/{stream}/groups/{group}/ack"): CONSUME,
     ("POST", "/api/v1/streams/{stream}/groups/{group}/nack"): CONSUME,
+    ("POST", "/api/v1/streams/{stream}/groups/{group}/extend"): CONSUME,
     ("GET", "/api/v1/streams/{stream}/next"): CONSUME,
     ("GET", "/api/v1/channels/{channel}/subscribe"): CONSUME,
     ("GET", "/api/v1/streams"): ANY,

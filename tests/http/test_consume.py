@@ -136,3 +136,16 @@ def test_next_waits_for_the_next_event_without_touching_groups(api, rds, sidecar
 def test_next_without_waiting(api, stream):
     r = api.get(f"/api/v1/streams/{stream}/next")
     assert r.status_code == 200 and r.json() == {"event": None}
+
+
+def test_extend_keeps_a_long_job_and_only_for_its_owner(api, rds, stream):
+    eid = publish(api, stream, {"job": "long"})
+    [d] = read(api, stream, "slow")
+    r = api.post(f"/api/v1/streams/{stream}/groups/workers/extend", json={"consumer": "slow", "ids": [eid]})
+    assert r.status_code == 200 and r.json() == {"extended": 1}
+    r = api.post(f"/api/v1/streams/{stream}/groups/workers/extend", json={"consumer": "other", "ids": [eid]})
+    assert r.json() == {"extended": 0}
+    [p] = rds.xpending_range(stream, "workers", "-", "+", 10)
+    assert (p["consumer"], p["times_delivered"]) == ("slow", 1)
+    r = api.post(f"/api/v1/streams/{stream}/groups/workers/extend", json={"consumer": "slow", "ids": ["$"]})
+    assert_error(r, 400, "invalid_argument")

@@ -239,6 +239,19 @@ class AckOut(BaseModel):
     acked: int = Field(description="How many of the ids were pending (others count 0, not an error).")
 
 
+class ExtendBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"consumer": "n8n-wf-12", "ids": [EX_ID]}]}
+    )
+    consumer: str = Field(pattern=CONSUMER_PATTERN, description="The consumer that holds the deliveries.")
+    ids: list[EntryId] = Field(min_length=1, max_length=MAX_READ_COUNT)
+
+
+class ExtendOut(BaseModel):
+    model_config = _examples({"extended": 1})
+    extended: int = Field(description="How many ids were still pending for this consumer (others count 0, not an error).")
+
+
 class NackBody(_Request):
     model_config = ConfigDict(
         extra="forbid", strict=True, json_schema_extra={"examples": [{"id": EX_ID, "reason": "attachment could not be parsed"}]}

@@ -12,6 +12,8 @@ from ..schemas import (
     MAX_BLOCK_MS,
     AckBody,
     AckOut,
+    ExtendBody,
+    ExtendOut,
     NackBody,
     NackOut,
     NextOut,
@@ -52,6 +54,17 @@ async def read(stream: StreamName, group: GroupName, body: ReadBody, request: Re
 )
 async def ack(stream: StreamName, group: GroupName, body: AckBody, bus: Bus) -> AckOut:
     return AckOut(acked=await bus.ack(stream, group, body.ids))
+
+
+@router.post(
+    "/{stream}/groups/{group}/extend", response_model=ExtendOut, responses=errors(404), **requires("consume"),
+    summary="Keep deliveries in progress (restart their claim idle time)",
+    description="For work that lasts longer than the stream's claim_idle_ms: call it well within that time "
+    "(e.g. every third of it) so the deliveries are not reclaimed by another consumer. Only ids still pending "
+    "for this consumer are extended; the delivery count is unchanged.",
+)
+async def extend(stream: StreamName, group: GroupName, body: ExtendBody, bus: Bus) -> ExtendOut:
+    return ExtendOut(extended=await bus.extend(stream, group, body.consumer, body.ids))
 
 
 @router.post(
