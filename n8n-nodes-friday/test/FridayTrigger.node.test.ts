@@ -1,11 +1,12 @@
 import type { ITriggerResponse } from 'n8n-workflow';
-import { NodeApiError } from 'n8n-workflow';
+import { NodeApiError, sleep } from 'n8n-workflow';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { FridayTrigger, defaultConsumerName } from '../nodes/FridayTrigger/FridayTrigger.node';
 import {
 	ACK,
 	API_KEY,
+	EXTEND,
 	BASE_URL,
 	NACK,
 	READ,
@@ -86,6 +87,46 @@ describe('FridayTrigger consumer group: acknowledge modes', () => {
 		expect(read.abortSignal).toBeInstanceOf(AbortSignal);
 		expect(read.options.returnFullResponse).toBe(true);
 		expect(read.options.ignoreHttpStatusErrors).toBe(true);
+	});
+
+	it('keeps the delivery of a running execution in progress until it finishes', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { keepAlive: 0.02 } });
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('1-0', { email_id: 'abc' })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', EXTEND, ok({ extended: 1 }));
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', EXTEND).length).toBeGreaterThanOrEqual(2));
+		const [beat] = h.sidecar.callsTo('POST', EXTEND);
+		expect(beat.path).toBe('/api/v1/streams/email.received/groups/email-processor/extend');
+		expect(beat.body).toEqual({ consumer: 'n8n-wf-1', ids: ['1-0'] });
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+
+		h.emits[0].done?.resolve(successRun());
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1));
+		const beats = h.sidecar.callsTo('POST', EXTEND).length;
+		await sleep(80);
+		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(beats);
+	});
+
+	it('sends no keep-alive when it is turned off', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { keepAlive: 0 } });
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('1-0', { email_id: 'abc' })] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
+		await sleep(50);
+		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(0);
 	});
 
 	it('default mode: acknowledges after a successful execution', async () => {

@@ -127,6 +127,7 @@ export class FakeSidecar {
 
 export const READ = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/read$/;
 export const ACK = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/ack$/;
+export const EXTEND = /\/groups\/[^/]+\/extend$/;
 export const NACK = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/nack$/;
 
 export function testNode(name: string, type: string): INode {

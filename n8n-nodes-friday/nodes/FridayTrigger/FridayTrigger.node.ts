@@ -60,6 +60,11 @@ export async function readTriggerSettings(this: ITriggerFunctions): Promise<Trig
 		throw new NodeOperationError(this.getNode(), 'Shutdown Grace Period must be 0 or more seconds');
 	}
 
+	const keepAlive = Number(options.keepAlive ?? 20);
+	if (!Number.isFinite(keepAlive) || keepAlive < 0) {
+		throw new NodeOperationError(this.getNode(), 'Keep-Alive Interval must be 0 or more seconds');
+	}
+
 	const settings: TriggerSettings = {
 		source: source === 'channel' ? 'channel' : 'stream',
 		stream: '',
@@ -72,6 +77,7 @@ export async function readTriggerSettings(this: ITriggerFunctions): Promise<Trig
 			(options.output as OutputShape) === 'payloadOnly' ? 'payloadOnly' : 'payloadWithMetadata',
 		blockMs,
 		closeTimeoutMs: Math.round(closeTimeout * 1000),
+		keepAliveMs: Math.round(keepAlive * 1000),
 		baseUrl: await getFridayBaseUrl.call(this),
 		workflowId,
 		nodeName: this.getNode().name,
@@ -254,6 +260,20 @@ export class FridayTrigger implements INodeType {
 				placeholder: 'Add Option',
 				default: {},
 				options: [
+					{
+						displayName: 'Keep-Alive Interval (Seconds)',
+						name: 'keepAlive',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 20,
+						description:
+							'While an execution runs, tell the sidecar every this many seconds that the event is still being processed, so it is not handed to another consumer. Keep it well below the sidecar claim idle time (60 s by default). 0 turns it off.',
+						displayOptions: {
+							show: {
+								'/source': ['stream'],
+							},
+						},
+					},
 					{
 						displayName: 'Long Poll Wait (Ms)',
 						name: 'blockMs',

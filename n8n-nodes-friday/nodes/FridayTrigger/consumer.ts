@@ -27,6 +27,8 @@ export interface TriggerSettings {
 	blockMs: number;
 	/** How long closeFunction waits for in-flight executions to finish and be acknowledged. */
 	closeTimeoutMs: number;
+	/** While an execution runs, extend its delivery this often (0: never), so it is not reclaimed. */
+	keepAliveMs: number;
 	baseUrl: string;
 	workflowId: string;
 	nodeName: string;
@@ -285,6 +287,11 @@ export class FridayConsumer {
 			typeof (done.promise as unknown) === 'function'
 				? (done.promise as unknown as () => Promise<IRun>)()
 				: done.promise;
+		const keepAlive = this.keepAlive(delivery.id);
+		void finished.then(
+			() => keepAlive.abort(),
+			() => keepAlive.abort(),
+		);
 		const settled = finished.then(
 			async (run) => await this.settle(delivery, run),
 			async (error) => await this.settle(delivery, undefined, error),
@@ -301,6 +308,42 @@ export class FridayConsumer {
 		} catch (error) {
 			done.reject(error instanceof Error ? error : new Error(errorMessage(error)));
 		}
+	}
+
+	/**
+	 * Work in progress: every keepAliveMs, until the returned controller aborts (the execution
+	 * ended) or the trigger closes, restart the delivery's claim idle time in the sidecar, so a
+	 * long execution is not reclaimed and run twice. Failures are logged; the next beat retries.
+	 */
+	private keepAlive(id: string): AbortController {
+		const stop = new AbortController();
+		const { ackMode, keepAliveMs, stream, group, consumer } = this.settings;
+		if (ackMode === 'immediately' || keepAliveMs <= 0) return stop;
+		const abortAll = () => stop.abort();
+		this.settleAbort.signal.addEventListener('abort', abortAll, { once: true });
+		void (async () => {
+			while (!stop.signal.aborted) {
+				await pause(keepAliveMs, stop.signal);
+				if (stop.signal.aborted) break;
+				try {
+					await fridayApiRequest.call(
+						this.ctx,
+						'POST',
+						`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/extend`,
+						{ consumer, ids: [id] },
+						undefined,
+						{ baseUrl: this.settings.baseUrl, timeout: 15_000, abortSignal: stop.signal },
+					);
+				} catch (error) {
+					if (stop.signal.aborted) break;
+					this.ctx.logger.warn(
+						`Friday Trigger "${this.settings.nodeName}": could not keep event ${id} in progress: ${errorMessage(error)}`,
+					);
+				}
+			}
+			this.settleAbort.signal.removeEventListener('abort', abortAll);
+		})();
+		return stop;
 	}
 
 	/** After the execution: ack, or nack with n8n's error message, depending on the mode. */
