@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile  # noqa: F401 - documents that --profile uses it in the sidecar process
 import json
+import math
 import os
 import pstats
 import shutil
@@ -160,13 +160,11 @@ def start_sidecar(workdir: Path, redis_url: str, profile: bool) -> Sidecar:
         "FRIDAY_LOG_LEVEL": "WARNING",
         "FRIDAY_DATA_DIR": str(workdir / "data"),
     })
-    friday = Path(sys.executable).parent / "friday"
-    cmd = [str(friday), "serve"] if friday.exists() else [
-        sys.executable, "-c", "from friday_bus.server import run; from friday_bus.core import load_settings; run(load_settings())"]
-    prof = None
-    if profile and friday.exists():
-        prof = workdir / "sidecar.prof"
-        cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), str(friday), "serve"]
+    # `friday serve`, started through Python so that --profile can wrap it in cProfile
+    script = workdir / "bench_sidecar.py"
+    script.write_text("from friday_bus.server import run\nfrom friday_bus.core import load_settings\nrun(load_settings())\n")
+    prof = workdir / "sidecar.prof" if profile else None
+    cmd = [sys.executable, *(["-m", "cProfile", "-o", str(prof)] if prof else []), str(script)]
     log = workdir / "sidecar.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -181,6 +179,57 @@ def start_sidecar(workdir: Path, redis_url: str, profile: bool) -> Sidecar:
             pass
         time.sleep(0.1)
     return Sidecar(proc, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", log, prof)
+
+
+# ---------------------------------------------------------------------------- a lean HTTP client
+
+
+class RawHttp:
+    """A minimal keep-alive HTTP/1.1 JSON client (a pool of connections). httpx costs about a
+    millisecond of client CPU per request, which would measure the client, not the sidecar."""
+
+    def __init__(self, url: str, key: str, size: int = 64) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.auth = f"Bearer {key}"
+        self.free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        self.size = size
+        self.opened = 0
+
+    async def _conn(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.free.empty() and self.opened < self.size:
+            self.opened += 1
+            return await asyncio.open_connection(self.host, self.port)
+        return await self.free.get()
+
+    async def post(self, path: str, body: Any) -> tuple[int, Any]:
+        data = json.dumps(body).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: {self.auth}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n").encode()
+        reader, writer = await self._conn()
+        try:
+            writer.write(head + data)
+            status_line = await reader.readline()
+        except ConnectionError:
+            status_line = b""
+        if not status_line:  # the server closed an idle keep-alive connection: reconnect once
+            writer.close()
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            writer.write(head + data)
+            status_line = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await reader.readexactly(length)
+        self.free.put_nowait((reader, writer))
+        return int(status_line.split()[1]), json.loads(payload) if payload else None
+
+    async def close(self) -> None:
+        while not self.free.empty():
+            _, w = self.free.get_nowait()
+            w.close()
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -242,7 +291,7 @@ async def throughput(total: int, concurrency: int, step: Callable[[int], Awaitab
 # ---------------------------------------------------------------------------- scenarios
 
 
-async def bench_latency(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, http: httpx.AsyncClient,
+async def bench_latency(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, http: RawHttp,
                         res: Results) -> None:
     print(f"publish latency at {RATE} ev/s ({sizes.latency_events} events each)", flush=True)
     fields = seed_fields(PAYLOAD)
@@ -255,15 +304,16 @@ async def bench_latency(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, h
         await grpc_c.publish(s_grpc, PAYLOAD)
 
     async def via_http(i: int) -> None:
-        resp = await http.post("/api/v1/events/publish", json={"stream": s_http, "payload": PAYLOAD})
-        resp.raise_for_status()
+        status, body = await http.post("/api/v1/events/publish", {"stream": s_http, "payload": PAYLOAD})
+        if status != 200:
+            raise SystemExit(f"HTTP publish failed: {status} {body}")
 
     for name, op in (("direct", direct), ("grpc", via_grpc), ("http", via_http)):
         await paced(200, RATE, op)  # warm-up
         res.put(f"latency.{name}", summary(await paced(sizes.latency_events, RATE, op)))
 
 
-async def bench_batch(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, http: httpx.AsyncClient, res: Results) -> None:
+async def bench_batch(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, http: RawHttp, res: Results) -> None:
     print(f"batch publish ({sizes.batch_events} events, batches of {BATCH}, 4 in parallel)", flush=True)
     fields = seed_fields(PAYLOAD)
     tag = uuid.uuid4().hex[:6]
@@ -284,8 +334,9 @@ async def bench_batch(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, htt
     body = {"events": [{"stream": f"bench.batch.http.{tag}", "payload": PAYLOAD} for _ in range(BATCH)]}
 
     async def via_http(w: int) -> int:
-        resp = await http.post("/api/v1/events/publish/batch", json=body)
-        resp.raise_for_status()
+        status, out = await http.post("/api/v1/events/publish/batch", body)
+        if status != 200:
+            raise SystemExit(f"HTTP batch failed: {status} {out}")
         return BATCH
 
     for name, step in (("direct", direct), ("grpc", via_grpc), ("http", via_http)):
@@ -308,7 +359,7 @@ async def fill(r: aioredis.Redis, stream: str, n: int, chunk: int = 10_000) -> N
             await p.execute()
 
 
-async def bench_consume(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, http: httpx.AsyncClient,
+async def bench_consume(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, http: RawHttp,
                         res: Results) -> None:
     n = sizes.consume_events
     print(f"consume with ack ({n} events, {BATCH} in flight)", flush=True)
@@ -348,11 +399,14 @@ async def bench_consume(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, h
         base = f"/api/v1/streams/{s}/groups/g"
         t0 = time.perf_counter()
         while got < n:
-            resp = await http.post(f"{base}/read", json={"consumer": "c1", "count": BATCH, "block_ms": 1000})
-            resp.raise_for_status()
-            ids = [d["id"] for d in resp.json()["deliveries"]]
+            status, out = await http.post(f"{base}/read", {"consumer": "c1", "count": BATCH, "block_ms": 1000})
+            if status != 200:
+                raise SystemExit(f"HTTP read failed: {status} {out}")
+            ids = [d["id"] for d in out["deliveries"]]
             if ids:
-                (await http.post(f"{base}/ack", json={"ids": ids})).raise_for_status()
+                status, out = await http.post(f"{base}/ack", {"ids": ids})
+                if status != 200:
+                    raise SystemExit(f"HTTP ack failed: {status} {out}")
                 got += len(ids)
         return n / (time.perf_counter() - t0)
 
@@ -383,7 +437,7 @@ async def bench_backlog(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, r
 
 
 def fmt(v: float, unit: str = "") -> str:
-    if v != v:  # NaN
+    if math.isnan(v):
         return "n/a"
     if unit == "ev/s":
         return f"{v:,.0f}"
@@ -441,6 +495,7 @@ def print_profile(path: Path, top: int = 25) -> None:
     print(f"\nSidecar profile (top {top} by internal time; {path}):")
     stats = pstats.Stats(str(path))
     stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats("friday_bus|grpc/aio|redis/asyncio/client", top)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -456,9 +511,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"redis {redis_url}, sidecar pid {sidecar.proc.pid} (gRPC {sidecar.grpc_target}, HTTP {sidecar.http_url})")
         r = aioredis.Redis.from_url(redis_url, decode_responses=True)
         grpc_c = FridayClient(sidecar.grpc_target, api_key=KEY)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        http = httpx.AsyncClient(base_url=sidecar.http_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
-                                 limits=limits)
+        http = RawHttp(sidecar.http_url, KEY)
         phases = set(args.only.split(",")) if args.only else {"latency", "batch", "consume", "backlog"}
         try:
             res.put("rss.idle_mb", round(sidecar.vm_hwm_mb(), 1))
@@ -473,7 +526,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 await bench_backlog(sizes, r, grpc_c, res)
             res.put("rss.end_mb", round(sidecar.vm_hwm_mb(), 1))
         finally:
-            await http.aclose()
+            await http.close()
             await grpc_c.close()
             await r.aclose()
     finally:

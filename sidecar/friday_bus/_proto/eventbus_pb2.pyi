@@ -72,6 +72,24 @@ class PublishBatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[PublishResponse]
     def __init__(self, results: _Optional[_Iterable[_Union[PublishResponse, _Mapping]]] = ...) -> None: ...
 
+class PublishStreamRequest(_message.Message):
+    __slots__ = ("ref", "event")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ref: int
+    event: PublishRequest
+    def __init__(self, ref: _Optional[int] = ..., event: _Optional[_Union[PublishRequest, _Mapping]] = ...) -> None: ...
+
+class PublishStreamResponse(_message.Message):
+    __slots__ = ("ref", "result", "error")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ref: int
+    result: PublishResponse
+    error: Error
+    def __init__(self, ref: _Optional[int] = ..., result: _Optional[_Union[PublishResponse, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
 class PublishInfoRequest(_message.Message):
     __slots__ = ("channel", "payload_json", "correlation_id", "source")
     CHANNEL_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class EventBusStub:
                 request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishBatchRequest.SerializeToString,
                 response_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishBatchResponse.FromString,
                 _registered_method=True)
+        self.PublishStream = channel.stream_stream(
+                '/friday.eventbus.v1.EventBus/PublishStream',
+                request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishStreamRequest.SerializeToString,
+                response_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishStreamResponse.FromString,
+                _registered_method=True)
         self.Subscribe = channel.stream_stream(
                 '/friday.eventbus.v1.EventBus/Subscribe',
                 request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.SubscribeRequest.SerializeToString,
@@ -132,6 +137,18 @@ class EventBusServicer:
     def PublishBatch(self, request, context):
         """Publish 1-1000 events in one round trip. All are validated first: one invalid event
         rejects the batch and nothing is written. Results keep the request order. Role: publish.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PublishStream(self, request_iterator, context):
+        """Publish over one long-lived call: the same as Publish, with much less overhead per
+        event. Send `PublishStreamRequest`s, each with a `ref` of your choice; each is written
+        in the order sent and answered, in that order, with its result or its error (an error
+        does not end the call). Half-close to end the call. On shutdown the sidecar answers
+        what it has read, then ends the call with UNAVAILABLE: send the unanswered requests
+        again on a new call. Role: publish.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -274,6 +291,11 @@ def add_EventBusServicer_to_server(servicer, server):
                     request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishBatchRequest.FromString,
                     response_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishBatchResponse.SerializeToString,
             ),
+            'PublishStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.PublishStream,
+                    request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishStreamRequest.FromString,
+                    response_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishStreamResponse.SerializeToString,
+            ),
             'Subscribe': grpc.stream_stream_rpc_method_handler(
                     servicer.Subscribe,
                     request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.SubscribeRequest.FromString,
@@ -400,6 +422,33 @@ class EventBus:
             '/friday.eventbus.v1.EventBus/PublishBatch',
             friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishBatchRequest.SerializeToString,
             friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PublishStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/friday.eventbus.v1.EventBus/PublishStream',
+            friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishStreamRequest.SerializeToString,
+            friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,7 +30,7 @@ import grpc
 
 from .._proto import eventbus_pb2 as pb
 from .._proto import eventbus_pb2_grpc as pb_grpc
-from ..core.errors import FridayError
+from ..core.errors import FridayError, Unavailable
 from ..core.models import (
     Alert,
     BusStatus,
@@ -451,6 +451,90 @@ class Subscription:
         return await self._client.nack(d.stream, d.group, d.id, reason)
 
 
+# ---------------------------------------------------------------------------- publish stream
+
+
+class _StreamBroken(Exception):
+    """The PublishStream call ended before answering; ``rpc_error`` says how (None: cleanly)."""
+
+    def __init__(self, rpc_error: grpc.aio.AioRpcError | None = None) -> None:
+        super().__init__(rpc_error.details() if rpc_error is not None else "the publish stream ended")
+        self.rpc_error = rpc_error
+
+    @property
+    def retriable(self) -> bool:
+        return self.rpc_error is None or self.rpc_error.code() in RETRY_CODES
+
+
+class _PublishStream:
+    """One long-lived PublishStream call shared by every publish of a client; reopened on demand."""
+
+    def __init__(self, client: FridayClient) -> None:
+        self.client = client
+        self.call: Any = None
+        self.refs = itertools.count(1)
+        self.waiting: dict[int, asyncio.Future[pb.PublishStreamResponse]] = {}
+        self.lock = asyncio.Lock()
+        self.reader: asyncio.Task[None] | None = None
+
+    async def send(self, msg: pb.PublishRequest) -> pb.PublishStreamResponse:
+        loop = asyncio.get_running_loop()
+        async with self.lock:  # writes of one call must not overlap
+            if self.call is None:
+                self.call = self.client._stub.PublishStream(metadata=self.client._metadata)
+                self.reader = loop.create_task(self._read(self.call), name="friday-publish-stream")
+            call = self.call
+            ref = next(self.refs)
+            fut: asyncio.Future[pb.PublishStreamResponse] = loop.create_future()
+            self.waiting[ref] = fut
+            try:
+                await call.write(pb.PublishStreamRequest(ref=ref, event=msg))
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
+                self.waiting.pop(ref, None)
+                if self.call is call:
+                    self.call = None
+                raise _StreamBroken(exc if isinstance(exc, grpc.aio.AioRpcError) else None) from None
+        if self.client.timeout_s is None:
+            return await fut
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.client.timeout_s)
+        except TimeoutError:
+            self.waiting.pop(ref, None)
+            raise FridayError(f"the sidecar did not answer the publish within {self.client.timeout_s} s; "
+                              "it may or may not have been written") from None
+
+    async def _read(self, call: Any) -> None:
+        broken = _StreamBroken()
+        try:
+            while True:
+                resp = await call.read()
+                if resp is grpc.aio.EOF:
+                    break
+                fut = self.waiting.pop(resp.ref, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(resp)
+        except grpc.aio.AioRpcError as exc:
+            broken = _StreamBroken(exc)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if self.call is call:
+                self.call = None
+            waiting, self.waiting = self.waiting, {}
+            for f in waiting.values():
+                if not f.done():
+                    f.set_exception(broken)
+
+    async def close(self) -> None:
+        call, self.call = self.call, None
+        if call is not None:
+            call.cancel()
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self.reader
+
+
 # ---------------------------------------------------------------------------- client
 
 
@@ -475,6 +559,7 @@ class FridayClient:
         backoff_max_s: float = 5.0,
         reconnect: bool = True,
         timeout_s: float | None = 30.0,
+        streaming_publish: bool = True,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         opts = list(_CHANNEL_OPTIONS) + list(options)
@@ -491,7 +576,9 @@ class FridayClient:
         self.backoff_max_s = backoff_max_s
         self.reconnect = reconnect
         self.timeout_s = timeout_s
+        self.streaming_publish = streaming_publish
         self._subscriptions: set[Subscription] = set()
+        self._publisher: _PublishStream | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -502,6 +589,8 @@ class FridayClient:
     async def close(self) -> None:
         for sub in list(self._subscriptions):
             await sub.close()
+        if self._publisher is not None:
+            await self._publisher.close()
         await self._channel.close()
 
     def _backoff(self, attempt: int) -> float:
@@ -531,9 +620,34 @@ class FridayClient:
         correlation_id: str | None = None,
         source: str | None = None,
     ) -> PublishResult:
-        """Publish one event to a critical stream or an informational channel."""
-        r = await self._call("Publish", _publish_message(stream, payload, idempotency_key, correlation_id, source))
-        return _publish_result(r)
+        """Publish one event to a critical stream or an informational channel.
+
+        Goes over one long-lived PublishStream call (``streaming_publish=False``: a unary
+        Publish per event); events published one after another are written in that order."""
+        msg = _publish_message(stream, payload, idempotency_key, correlation_id, source)
+        if not self.streaming_publish:
+            return _publish_result(await self._call("Publish", msg))
+        if self._publisher is None:
+            self._publisher = _PublishStream(self)
+        attempt = 0
+        while True:
+            try:
+                resp = await self._publisher.send(msg)
+            except _StreamBroken as exc:
+                if not exc.retriable:
+                    assert exc.rpc_error is not None
+                    raise from_rpc_error(exc.rpc_error) from None
+                error: FridayError = Unavailable(f"the sidecar is unreachable: {exc}; retry later")
+            else:
+                if not resp.HasField("error"):
+                    return _publish_result(resp.result)
+                error = from_error_message(resp.error.kind, resp.error.message, resp.error.field)
+                if not isinstance(error, Unavailable):
+                    raise error
+            if attempt >= self.retries:
+                raise error
+            await asyncio.sleep(self._backoff(attempt))
+            attempt += 1
 
     async def publish_batch(self, events: Iterable[Event | Mapping[str, Any]]) -> list[PublishResult]:
         """Publish 1-1000 events atomically validated (any invalid: nothing written); results in order.

@@ -57,6 +57,19 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> FridayError:
     return err
 
 
+# The status code the sidecar gives each kind when it fails a whole call (see its interceptor).
+_CODE_BY_KIND: dict[str, grpc.StatusCode] = {
+    ErrorKind.INVALID.value: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND.value: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.CONFLICT.value: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.BACKLOG_FULL.value: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE.value: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.INTERNAL.value: grpc.StatusCode.INTERNAL,
+}
+
+
 def from_error_message(kind: str, message: str, field: str = "") -> FridayError:
-    """The typed error for an ``Error`` carried inside a Subscribe stream message."""
-    return _BY_KIND.get(kind, FridayError)(message, field=field or None)
+    """The typed error for an ``Error`` carried inside a stream message (Subscribe, PublishStream)."""
+    err = _BY_KIND.get(kind, FridayError)(message, field=field or None)
+    err.grpc_code = _CODE_BY_KIND.get(kind, grpc.StatusCode.INTERNAL)  # type: ignore[attr-defined]
+    return err

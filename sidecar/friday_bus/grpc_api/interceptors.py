@@ -36,6 +36,7 @@ METHOD_ROLES: dict[str, tuple[str, ...]] = {
     for name, roles in {
         "Publish": ("publish",),
         "PublishBatch": ("publish",),
+        "PublishStream": ("publish",),
         "PublishInfo": ("publish",),
         "Subscribe": ("consume",),
         "Ack": ("consume",),

@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -34,6 +34,8 @@ DEFAULT_DLQ_COUNT = 100
 # How long one read of a Subscribe call blocks in Redis. A departing client or a shutdown
 # cancels the read at once, so this only bounds how stale a read's `count` can get.
 SUBSCRIBE_BLOCK_MS = 5_000
+# Events read ahead (not yet written) on one PublishStream call.
+PUBLISH_STREAM_WINDOW = 256
 # Deliveries travel in batches of about this much payload (one larger delivery goes alone).
 BATCH_BYTES = 1024 * 1024
 
@@ -73,6 +75,50 @@ class EventBusServicer(pb_grpc.EventBusServicer):
                 raise InvalidArgument(f"events[{i}]: {exc.message}", field=exc.field) from None
         results = await self._bus().publish_batch(reqs)
         return pb.PublishBatchResponse(results=[convert.publish_response(r) for r in results])
+
+    async def PublishStream(
+        self, request_iterator: AsyncIterator[pb.PublishStreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PublishStreamResponse]:
+        bus = self._bus()
+        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=PUBLISH_STREAM_WINDOW)
+
+        async def read() -> None:
+            try:
+                async for m in request_iterator:
+                    await inbox.put(m)
+                await inbox.put(None)  # the client half-closed
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - handed to the call
+                await inbox.put(_End(exc))
+
+        async def watch() -> None:
+            await self.stopping.wait()
+            reader.cancel()  # read no more: what was not read is not written
+            await inbox.put(_End(Unavailable("the sidecar is shutting down; send the unanswered events again")))
+
+        reader = asyncio.create_task(read(), name="friday-publish-stream-reader")
+        watcher = asyncio.create_task(watch(), name="friday-publish-stream-watch")
+        try:
+            while True:
+                m = await inbox.get()
+                if m is None:
+                    return
+                if isinstance(m, _End):
+                    raise m.error  # type: ignore[misc]
+                # One at a time, in order: events are written in the order they were sent.
+                try:
+                    result = await bus.publish(convert.publish_request(m.event))
+                except FridayError as exc:
+                    yield pb.PublishStreamResponse(ref=m.ref, error=convert.error(exc))
+                else:
+                    yield pb.PublishStreamResponse(ref=m.ref, result=convert.publish_response(result))
+        finally:
+            for t in (reader, watcher):
+                t.cancel()
+            for t in (reader, watcher):
+                with contextlib.suppress(BaseException):
+                    await t
 
     async def PublishInfo(self, request: pb.PublishInfoRequest, context: grpc.aio.ServicerContext) -> pb.PublishResponse:
         bus = self._bus()
@@ -124,21 +170,35 @@ class EventBusServicer(pb_grpc.EventBusServicer):
     async def SubscribeChannel(
         self, request: pb.SubscribeChannelRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ChannelMessage]:
-        messages = cast(AsyncGenerator[Any, None], self._bus().subscribe(list(request.channels)))
-        stop = asyncio.ensure_future(self.stopping.wait())
+        bus = self._bus()
+        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
+
+        async def pump() -> None:
+            try:
+                async for m in bus.subscribe(list(request.channels)):
+                    await inbox.put(m)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - handed to the call, which the interceptor maps
+                await inbox.put(_End(exc))
+
+        async def watch() -> None:
+            await self.stopping.wait()
+            await inbox.put(_End(Unavailable("the sidecar is shutting down; subscribe again")))
+
+        tasks = [asyncio.create_task(pump(), name="friday-channel-pump"), asyncio.create_task(watch(), name="friday-channel-watch")]
         try:
             while True:
-                nxt = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({nxt, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    with contextlib.suppress(BaseException):
-                        await nxt
-                    raise Unavailable("the sidecar is shutting down; subscribe again")
-                yield convert.channel_message(nxt.result())
+                m = await inbox.get()
+                if isinstance(m, _End):
+                    raise m.error  # type: ignore[misc]
+                yield convert.channel_message(m)
         finally:
-            stop.cancel()
-            await messages.aclose()
+            for t in tasks:
+                t.cancel()  # the pump's cancellation closes the Redis subscription
+            for t in tasks:
+                with contextlib.suppress(BaseException):
+                    await t
 
     # ------------------------------------------------------------------ admin
     async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusResponse:
