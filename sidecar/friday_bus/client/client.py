@@ -496,12 +496,17 @@ class _PublishStream:
                 raise _StreamBroken(exc if isinstance(exc, grpc.aio.AioRpcError) else None) from None
         if self.client.timeout_s is None:
             return await fut
+        timer = loop.call_later(self.client.timeout_s, self._expire, ref)
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.client.timeout_s)
-        except TimeoutError:
-            self.waiting.pop(ref, None)
-            raise FridayError(f"the sidecar did not answer the publish within {self.client.timeout_s} s; "
-                              "it may or may not have been written") from None
+            return await fut
+        finally:
+            timer.cancel()
+
+    def _expire(self, ref: int) -> None:
+        fut = self.waiting.pop(ref, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(FridayError(f"the sidecar did not answer the publish within {self.client.timeout_s} s; "
+                                          "it may or may not have been written"))
 
     async def _read(self, call: Any) -> None:
         broken = _StreamBroken()
