@@ -46,8 +46,9 @@ test-python: system-test $(BIN)/.installed n8n test-node
 
 test: test-python
 
-bench: system $(BIN)/.installed
+bench: system $(BIN)/.installed n8n test-node
 	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/n8n_latency.py
 
 proto: $(BIN)/.installed
 	scripts/gen_proto.sh
