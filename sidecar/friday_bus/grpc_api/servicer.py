@@ -2,8 +2,9 @@
 
 Errors are not handled here: core errors propagate to the error-mapping interceptor
 (:mod:`.interceptors`), the one place that turns them into status codes. The only
-exception is inside a Subscribe call, where the result of one ack / nack carries its
-error (the core's classification) and the call goes on.
+exceptions are inside long-lived calls (Subscribe, PublishStream), where the answer to one
+ack / nack / event carries its error (the core's classification, no status code) and the
+call goes on.
 """
 
 from __future__ import annotations
