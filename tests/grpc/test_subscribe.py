@@ -276,3 +276,27 @@ async def test_acks_sent_together_are_applied_together_and_each_answered(door):
         call.cancel()
     pending = await door.bus.redis.xpending_range(s, "workers", "-", "+", 10)
     assert [p["message_id"] for p in pending] == [ids[5]]  # nacked: pending until its redelivery
+
+
+async def test_extend_keeps_a_long_delivery_from_being_reclaimed(start_door):
+    d = await start_door(claim_idle_ms=1000)
+    s = d.stream()
+    [eid] = await publish_many(d, s, 1)
+    c = d.client()
+    async with c.subscribe(s, "workers", "slow") as sub:
+        first = await anext(sub)
+        assert first.id == eid
+        other = d.client().subscribe(s, "workers", "eager")
+        await other.wait_subscribed()
+        # a long job (longer than claim_idle_ms in all): extend well within it, a few times.
+        # Were it reclaimed by "eager" meanwhile, extend would answer False.
+        for _ in range(6):
+            idle = (await d.bus.redis.xpending_range(s, "workers", "-", "+", 1))[0]["time_since_delivered"]
+            assert await first.extend() is True
+            assert (await d.bus.redis.xpending_range(s, "workers", "-", "+", 1))[0]["time_since_delivered"] <= idle
+            await asyncio.sleep(0.2)
+        await first.ack()
+        assert await first.extend() is False  # acked: nothing to extend
+        await other.close()
+    assert await c.extend(s, "workers", "slow", [eid]) == 0
+    assert (await d.bus.redis.xpending(s, "workers"))["pending"] == 0

@@ -150,15 +150,25 @@ class SubscribeNack(_message.Message):
     reason: str
     def __init__(self, ref: _Optional[int] = ..., id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class SubscribeExtend(_message.Message):
+    __slots__ = ("ref", "ids")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    ref: int
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ref: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class SubscribeRequest(_message.Message):
-    __slots__ = ("start", "ack", "nack")
+    __slots__ = ("start", "ack", "nack", "extend")
     START_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     NACK_FIELD_NUMBER: _ClassVar[int]
+    EXTEND_FIELD_NUMBER: _ClassVar[int]
     start: SubscribeStart
     ack: SubscribeAck
     nack: SubscribeNack
-    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., nack: _Optional[_Union[SubscribeNack, _Mapping]] = ...) -> None: ...
+    extend: SubscribeExtend
+    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., nack: _Optional[_Union[SubscribeNack, _Mapping]] = ..., extend: _Optional[_Union[SubscribeExtend, _Mapping]] = ...) -> None: ...
 
 class Subscribed(_message.Message):
     __slots__ = ("stream", "group", "consumer", "max_in_flight")
@@ -196,17 +206,29 @@ class DeliveryBatch(_message.Message):
     deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
     def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
 
+class SubscribeExtendResult(_message.Message):
+    __slots__ = ("ref", "extended", "error")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    EXTENDED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ref: int
+    extended: int
+    error: Error
+    def __init__(self, ref: _Optional[int] = ..., extended: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
 class SubscribeResponse(_message.Message):
-    __slots__ = ("subscribed", "deliveries", "ack_result", "nack_result")
+    __slots__ = ("subscribed", "deliveries", "ack_result", "nack_result", "extend_result")
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     ACK_RESULT_FIELD_NUMBER: _ClassVar[int]
     NACK_RESULT_FIELD_NUMBER: _ClassVar[int]
+    EXTEND_RESULT_FIELD_NUMBER: _ClassVar[int]
     subscribed: Subscribed
     deliveries: DeliveryBatch
     ack_result: SubscribeAckResult
     nack_result: SubscribeNackResult
-    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., deliveries: _Optional[_Union[DeliveryBatch, _Mapping]] = ..., ack_result: _Optional[_Union[SubscribeAckResult, _Mapping]] = ..., nack_result: _Optional[_Union[SubscribeNackResult, _Mapping]] = ...) -> None: ...
+    extend_result: SubscribeExtendResult
+    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., deliveries: _Optional[_Union[DeliveryBatch, _Mapping]] = ..., ack_result: _Optional[_Union[SubscribeAckResult, _Mapping]] = ..., nack_result: _Optional[_Union[SubscribeNackResult, _Mapping]] = ..., extend_result: _Optional[_Union[SubscribeExtendResult, _Mapping]] = ...) -> None: ...
 
 class AckRequest(_message.Message):
     __slots__ = ("stream", "group", "ids")
@@ -223,6 +245,24 @@ class AckResponse(_message.Message):
     ACKED_FIELD_NUMBER: _ClassVar[int]
     acked: int
     def __init__(self, acked: _Optional[int] = ...) -> None: ...
+
+class ExtendRequest(_message.Message):
+    __slots__ = ("stream", "group", "consumer", "ids")
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    group: str
+    consumer: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stream: _Optional[str] = ..., group: _Optional[str] = ..., consumer: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ExtendResponse(_message.Message):
+    __slots__ = ("extended",)
+    EXTENDED_FIELD_NUMBER: _ClassVar[int]
+    extended: int
+    def __init__(self, extended: _Optional[int] = ...) -> None: ...
 
 class NackRequest(_message.Message):
     __slots__ = ("stream", "group", "id", "reason")

@@ -60,6 +60,11 @@ class EventBusStub:
                 request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.AckRequest.SerializeToString,
                 response_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.AckResponse.FromString,
                 _registered_method=True)
+        self.Extend = channel.unary_unary(
+                '/friday.eventbus.v1.EventBus/Extend',
+                request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ExtendRequest.SerializeToString,
+                response_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ExtendResponse.FromString,
+                _registered_method=True)
         self.Nack = channel.unary_unary(
                 '/friday.eventbus.v1.EventBus/Nack',
                 request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackRequest.SerializeToString,
@@ -189,6 +194,16 @@ class EventBusServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Extend(self, request, context):
+        """Mark deliveries as still in progress: their claim idle time restarts, so another
+        consumer does not reclaim them while a long job runs (extend well within the stream's
+        claim_idle_ms). Only entries still pending for `consumer` are extended; the delivery
+        count is unchanged. Inside a Subscribe call, send `extend` instead. Role: consume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Nack(self, request, context):
         """Reject a delivery outside a Subscribe call: redelivered after the backoff, or
         dead-lettered once it has been delivered max_deliveries times. Role: consume.
@@ -305,6 +320,11 @@ def add_EventBusServicer_to_server(servicer, server):
                     servicer.Ack,
                     request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.AckRequest.FromString,
                     response_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.AckResponse.SerializeToString,
+            ),
+            'Extend': grpc.unary_unary_rpc_method_handler(
+                    servicer.Extend,
+                    request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ExtendRequest.FromString,
+                    response_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ExtendResponse.SerializeToString,
             ),
             'Nack': grpc.unary_unary_rpc_method_handler(
                     servicer.Nack,
@@ -503,6 +523,33 @@ class EventBus:
             '/friday.eventbus.v1.EventBus/Ack',
             friday_dot_eventbus_dot_v1_dot_eventbus__pb2.AckRequest.SerializeToString,
             friday_dot_eventbus_dot_v1_dot_eventbus__pb2.AckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Extend(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/friday.eventbus.v1.EventBus/Extend',
+            friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ExtendRequest.SerializeToString,
+            friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ExtendResponse.FromString,
             options,
             channel_credentials,
             insecure,

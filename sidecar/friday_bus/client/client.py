@@ -197,6 +197,12 @@ class Delivery:
         once delivered max_deliveries times."""
         return await self._sub._nack(self, reason)
 
+    async def extend(self) -> bool:
+        """Still working on it: restart its claim idle time so that no other consumer reclaims
+        it (call well within the stream's claim_idle_ms). False if it is no longer pending
+        for this consumer (acked, or already reclaimed)."""
+        return await self._sub._extend(self)
+
     def __repr__(self) -> str:
         return f"Delivery({self.stream}/{self.group} {self.id} x{self.delivery_count} {self.payload!r})"
 
@@ -244,6 +250,16 @@ class _Session:
                 await self._write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=ref, ids=[i for i, _ in batch])))
             except _SessionLost:
                 self._fail(ref)
+
+    async def extend(self, entry_id: str) -> Any:
+        ref = next(self._refs)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[ref] = [fut]
+        try:
+            await self._write(pb.SubscribeRequest(extend=pb.SubscribeExtend(ref=ref, ids=[entry_id])))
+        except _SessionLost:
+            self._fail(ref)
+        return await fut
 
     async def nack(self, entry_id: str, reason: str) -> Any:
         ref = next(self._refs)
@@ -382,6 +398,9 @@ class Subscription:
                         r = msg.nack_result
                         session.resolve(r.ref, r.error if r.HasField("error") else None,
                                         _nack_result(r.result) if r.HasField("result") else None)
+                    elif kind == "extend_result":
+                        r = msg.extend_result
+                        session.resolve(r.ref, r.error if r.HasField("error") else None, r.extended)
                     elif kind == "subscribed":
                         attempt = 0
                         self._subscribed.set()
@@ -440,6 +459,15 @@ class Subscription:
             self._fallbacks.add(t := loop.create_task(by_unary()))
             t.add_done_callback(self._fallbacks.discard)
         return out
+
+    async def _extend(self, d: Delivery) -> bool:
+        s = d._session
+        if s.alive:
+            try:
+                return bool(await s.extend(d.id))
+            except _SessionLost:
+                pass
+        return await self._client.extend(d.stream, d.group, d.consumer, [d.id]) > 0
 
     async def _nack(self, d: Delivery, reason: str) -> NackResult:
         s = d._session
@@ -685,6 +713,11 @@ class FridayClient:
     async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
         """Acknowledge entries by id (outside a subscription). Returns how many were pending."""
         return int((await self._call("Ack", pb.AckRequest(stream=stream, group=group, ids=list(ids)))).acked)
+
+    async def extend(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> int:
+        """Restart the claim idle time of entries still pending for ``consumer``; returns how many."""
+        m = pb.ExtendRequest(stream=stream, group=group, consumer=consumer, ids=list(ids))
+        return int((await self._call("Extend", m)).extended)
 
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:
         r = await self._call("Nack", pb.NackRequest(stream=stream, group=group, id=entry_id, reason=reason))

@@ -41,6 +41,7 @@ METHOD_ROLES: dict[str, tuple[str, ...]] = {
         "Subscribe": ("consume",),
         "Ack": ("consume",),
         "Nack": ("consume",),
+        "Extend": ("consume",),
         "SubscribeChannel": ("consume",),
         "Status": ("admin",),
         "CreateGroup": ("admin",),

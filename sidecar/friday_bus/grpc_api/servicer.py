@@ -141,6 +141,10 @@ class EventBusServicer(pb_grpc.EventBusServicer):
     async def Ack(self, request: pb.AckRequest, context: grpc.aio.ServicerContext) -> pb.AckResponse:
         return pb.AckResponse(acked=await self._bus().ack(request.stream, request.group, list(request.ids)))
 
+    async def Extend(self, request: pb.ExtendRequest, context: grpc.aio.ServicerContext) -> pb.ExtendResponse:
+        extended = await self._bus().extend(request.stream, request.group, request.consumer, list(request.ids))
+        return pb.ExtendResponse(extended=extended)
+
     async def Nack(self, request: pb.NackRequest, context: grpc.aio.ServicerContext) -> pb.NackResponse:
         return convert.nack_response(await self._bus().nack(request.stream, request.group, request.id, request.reason))
 
@@ -448,6 +452,14 @@ class _Subscription:
                     await self.out.put(
                         pb.SubscribeResponse(nack_result=pb.SubscribeNackResult(ref=n.ref, result=convert.nack_response(result)))
                     )
+            elif kind == "extend":
+                x = msg.extend
+                try:
+                    extended = await self.bus.extend(self.stream, self.group, self.consumer, list(x.ids))
+                except FridayError as exc:
+                    await self.out.put(pb.SubscribeResponse(extend_result=pb.SubscribeExtendResult(ref=x.ref, error=convert.error(exc))))
+                else:
+                    await self.out.put(pb.SubscribeResponse(extend_result=pb.SubscribeExtendResult(ref=x.ref, extended=extended)))
             else:
                 raise InvalidArgument("`start` may be sent only once, as the first message of a Subscribe call", field="start")
             if self._shutdown_drained():
