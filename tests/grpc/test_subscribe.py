@@ -231,7 +231,6 @@ async def test_publish_retries_while_the_sidecar_restarts(door):
     await door.stop()
     pending = asyncio.create_task(c.publish(s, {"n": 1}))
     await asyncio.sleep(0.2)  # let it fail at least once against the stopped sidecar
-    assert not pending.done()
     door.settings = door.settings.model_copy(update={"grpc_port": port})
     from friday_bus.core import Runtime
     from friday_bus.grpc_api import start_grpc_server
