@@ -422,6 +422,43 @@ def test_informational_channel_trigger(env: Env) -> None:
     env.n8n.unpublish(wf_id)
 
 
+# ------------------------------------------------------------------------------ long executions
+def test_long_executions_are_kept_alive_not_run_twice(env: Env) -> None:
+    """Executions longer than the sidecar's claim idle time (1 s here) while the trigger keeps
+    reading (2 events, 3 parallel slots): with the trigger's keep-alive each runs once;
+    without it (the control) the sidecar hands a running event out again and it runs twice."""
+    workflows = {}
+    for name, keep_alive in (("kept", 0.3), ("control", 0)):
+        stream, group = f"e2e.long-{name}", "long-proc"
+        env.bus.create_group(stream, group)
+        trigger = friday_trigger(stream=stream, group=group, blockMs=BLOCK_MS, parallelExecutions=3, keepAlive=keep_alive)
+        wf = chain(f"Long runs ({name})", [trigger, wait_node("Slow step", 3, position=(220, 0)), noop("Done")])
+        workflows[name] = (publish_workflow(env, wf), stream, group)
+    published = {
+        name: [env.bus.publish(stream, {"job": f"{name}-{i}"})["id"] for i in range(2)]
+        for name, (_, stream, group) in workflows.items()
+    }
+
+    kept_id, stream, group = workflows["kept"]
+    executions(env, kept_id, 2)
+    wait_settled(env, stream, group)
+    # Settled (all acked): a second run would have been handed out before the ack, so it
+    # would show now, running or finished.
+    assert running_executions(env, kept_id) == []
+    runs = env.n8n.list_executions(kept_id, include_data=True)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"success"}
+    assert sorted(trigger_meta(r)["id"] for r in runs) == sorted(published["kept"])
+    assert {trigger_meta(r)["deliveryCount"] for r in runs} == {1}
+
+    control_id = workflows["control"][0]
+    duplicated = env.n8n.wait_for_executions(
+        control_id, 1, timeout=60, include_data=True, predicate=lambda e: trigger_meta(e)["deliveryCount"] >= 2
+    )
+    assert trigger_meta(duplicated[0])["id"] in published["control"]
+    for wf_id, _, _ in workflows.values():
+        env.n8n.unpublish(wf_id)
+
+
 # ------------------------------------------------------------------------------ 3. SIGKILL
 def test_sigkill_during_execution_redelivers(env: Env) -> None:
     stream, group = "e2e.slow", "slow-proc"
