@@ -14,6 +14,7 @@
 // Prints one JSON report on stdout (the pytest test asserts on it); exit code 0 when the
 // script ran to the end, 1 when a step threw (the report then has "error" and "step").
 
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -84,6 +85,11 @@ try {
 		deviceScaleFactor: 1,
 	});
 	report.browserVersion = context.browser()?.version() ?? null;
+	// The flags Chromium really runs with (Playwright adds --headless and --user-data-dir).
+	const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n');
+	const main = processes.find((line) => line.includes(`--user-data-dir=${profile}`) && !line.includes('--type='));
+	report.commandLine = main ? main.split(/\s+/).filter((arg) => arg.startsWith('--')) : null;
+	report.profileWasFresh = profile;
 	const page = context.pages()[0] ?? (await context.newPage());
 	page.setDefaultTimeout(30000);
 	page.on('console', (msg) => {

@@ -582,6 +582,15 @@ def test_editor_in_chromium(env: Env, tmp_path: Path) -> None:
     assert report["ok"], f"browser check failed at {report.get('step')}: {report.get('error')} (artifacts in {tmp_path})"
     assert proc.returncode == 0, proc.stderr
     assert report["chromium"] == chromium
+    # Debian's Chromium with the required flags and a fresh profile (Playwright adds the last two).
+    flags = set(report["commandLine"] or [])
+    for flag in (
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--headless",
+    ):  # fmt: skip
+        assert flag in flags, report["commandLine"]
+    assert f"--user-data-dir={report['profileWasFresh']}" in flags
+    assert not Path(report["profileWasFresh"]).exists()  # removed after the run
 
     # Signed in as the owner through the form.
     assert report["afterSignin"] != "/signin"
