@@ -24,6 +24,12 @@ at random), publish the next. Per event (all clocks are this host's):
   n8n's hand-off to its JS task runner);
 * publish -> done event back: this process's round trip, for reference.
 
+The idle gap matters: after the "done" event n8n still saves the execution and the trigger
+acks it before its next read (Parallel Executions 1), roughly 50-150 ms on 2 busy cores. With
+the default 100 ms gap some events arrive during that tail and wait for it (p90/p99 show it);
+with --gap-ms 400 they almost never do. A "baseline" row measures the same long poll from this
+process without n8n (--no-baseline skips it).
+
 Printed as p50/p90/p99/max against the targets p50 <= 50 ms and p99 <= 250 ms (workflow
 start), and written to bench-results/n8n_latency.json. (n8n's own polling triggers run at
 most once a minute; the Friday Trigger is a long poll, so an event starts a run at once.)
