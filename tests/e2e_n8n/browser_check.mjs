@@ -6,11 +6,14 @@
 //   FRIDAY_PLAYWRIGHT_NODE_PATH=~/.cache/friday/playwright-core-<v>/node_modules \
 //   node tests/e2e_n8n/browser_check.mjs --url http://127.0.0.1:5678 \
 //     --email owner@friday.test --password ... --workflow <id> --trigger-node "Email received" \
-//     --screenshot docs/images/friday-workflow.png [--artifacts <dir>]
+//     --screenshot docs/images/friday-workflow.png [--artifacts <dir>] \
+//     [--sidecar-url http://127.0.0.1:8000 --sidecar-key KEY [--listen-stream email.received]]
 //
 // Steps: sign in as the owner through the sign-in form; open the workflow and screenshot it
 // on the canvas; search "Friday" in the node panel (names and icons); open the Friday
-// Trigger and list its Stream dropdown (loaded from the sidecar by the node's loadOptions).
+// Trigger and list its Stream dropdown (loaded from the sidecar by the node's loadOptions);
+// with --sidecar-url/--sidecar-key, click "Execute step" on the trigger and publish events to
+// the sidecar until the output panel shows one (the trigger's manual "test event" mode).
 // Prints one JSON report on stdout (the pytest test asserts on it); exit code 0 when the
 // script ran to the end, 1 when a step threw (the report then has "error" and "step").
 
@@ -196,7 +199,37 @@ try {
 		report.streamOptions.push((await option.innerText()).trim().split('\n')[0]);
 	}
 	await page.screenshot({ path: path.join(artifacts, 'trigger-streams.png') });
+	fs.writeFileSync(path.join(artifacts, 'trigger-streams.html'), await page.content());
 	report.steps.push(step);
+
+	// 5. "Execute step" on the trigger (n8n's "listen for test event"): publish until it shows one.
+	if (args['sidecar-url'] && args['sidecar-key']) {
+		step = 'listen-test-event';
+		await page.keyboard.press('Escape'); // close the dropdown
+		await ndv.locator('[data-test-id="node-execute-button"]').first().click();
+		const output = ndv.locator('[data-test-id="output-panel"]');
+		report.listenPublished = [];
+		const deadline = Date.now() + 60000;
+		let shown = null;
+		while (!shown && Date.now() < deadline) {
+			const emailId = `ui-test-${report.listenPublished.length}`;
+			const resp = await fetch(`${args['sidecar-url'].replace(/\/$/, '')}/api/v1/events/publish`, {
+				method: 'POST',
+				headers: { Authorization: `Bearer ${args['sidecar-key']}`, 'Content-Type': 'application/json' },
+				body: JSON.stringify({ stream: args['listen-stream'] || 'email.received', payload: { email_id: emailId }, source: 'browser-check' }),
+			});
+			if (!resp.ok) throw new Error(`publish answered HTTP ${resp.status}: ${await resp.text()}`);
+			report.listenPublished.push({ emailId, id: (await resp.json()).id });
+			await page.waitForTimeout(1500);
+			const text = await output.innerText();
+			shown = report.listenPublished.find((p) => text.includes(p.emailId)) ?? null;
+		}
+		report.listenShown = shown;
+		report.listenOutputText = (await output.innerText()).slice(0, 2000);
+		await page.screenshot({ path: path.join(artifacts, 'listen-test-event.png') });
+		fs.writeFileSync(path.join(artifacts, 'listen-test-event.html'), await page.content());
+		report.steps.push(step);
+	}
 	report.ok = true;
 	await context.close();
 	done(0);

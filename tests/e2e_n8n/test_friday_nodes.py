@@ -572,6 +572,9 @@ def test_editor_in_chromium(env: Env, tmp_path: Path) -> None:
         "--trigger-node", "Email received",
         "--screenshot", str(SCREENSHOT),
         "--artifacts", str(tmp_path),
+        "--sidecar-url", env.sidecar.http_url,
+        "--sidecar-key", env.sidecar.api_key,
+        "--listen-stream", "email.received",
     ]  # fmt: skip
     proc_env = {**os.environ, "FRIDAY_PLAYWRIGHT_NODE_PATH": str(modules), "FRIDAY_CHROMIUM": chromium}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=proc_env, check=False)
@@ -610,6 +613,14 @@ def test_editor_in_chromium(env: Env, tmp_path: Path) -> None:
     # The trigger's Stream dropdown is filled from the sidecar.
     assert set(env.bus.streams()) <= set(report["streamOptions"]), report["streamOptions"]
     assert "email.received" in report["streamOptions"]
+    # "Execute step" on the trigger showed a test event (read with GET /next, not through the
+    # group), while the published workflow still received every event through its group.
+    shown = report["listenShown"]
+    assert shown, report.get("listenOutputText")
+    assert shown["id"] in report["listenOutputText"] and "browser-check" in report["listenOutputText"]
+    wait_settled(env, "email.received", "email-processor")
+    production = env.n8n.wait_for_executions(wf_id, len(report["listenPublished"]), timeout=60, include_data=True)
+    assert {trigger_meta(e, "Email received")["id"] for e in production} >= {p["id"] for p in report["listenPublished"]}
     # The screenshot for the README.
     assert SCREENSHOT.is_file() and SCREENSHOT.read_bytes().startswith(b"\x89PNG")
     assert SCREENSHOT.stat().st_size > 10_000
