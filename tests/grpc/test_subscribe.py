@@ -299,3 +299,18 @@ async def test_extend_keeps_a_long_delivery_from_being_reclaimed(start_door):
         await other.close()
     assert await c.extend(s, "workers", "slow", [eid]) == 0
     assert (await d.bus.redis.xpending(s, "workers"))["pending"] == 0
+
+
+async def test_many_idle_subscribers_do_not_starve_publishers(door):
+    """Each idle Subscribe call holds a Redis connection in a blocking read: 150 of them
+    (more than redis-py's default pool of 100) must neither fail nor make publishing fail."""
+    s = door.stream()
+    c = door.client()
+    subs = [c.subscribe(s, "workers", f"idle-{i}", max_in_flight=1) for i in range(150)]
+    try:
+        await asyncio.gather(*(sub.wait_subscribed() for sub in subs))
+        for i in range(20):
+            assert (await c.publish(s, {"i": i})).entry_id
+        assert int(await door.bus.redis.xlen(s)) == 20
+    finally:
+        await asyncio.gather(*(sub.close() for sub in subs))

@@ -58,6 +58,7 @@ MAX_BLOCK_MS = 30_000
 MAX_BATCH = 1000
 MAX_PAYLOAD_KEYS = 2000
 MAX_REASON_LENGTH = 4096
+MAX_REDIS_CONNECTIONS = 10_000
 TRIM_CHUNK = 10_000
 LAG_COUNT_CAP = 1_000_000
 _TOP = f"{names.U64_MAX}-{names.U64_MAX}"
@@ -150,7 +151,12 @@ class EventBus:
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     def from_url(cls, url: str, settings: Settings, topology: Topology, observer: BusObserver | None = None) -> EventBus:
-        options: dict[str, Any] = {"decode_responses": True, "encoding_errors": "replace", "health_check_interval": 30}
+        options: dict[str, Any] = {
+            "decode_responses": True, "encoding_errors": "replace", "health_check_interval": 30,
+            # Every waiting read (a gRPC subscriber, an HTTP long poll) holds a connection while it
+            # blocks; redis-py's default pool of 100 would make the 101st caller fail as "unreachable".
+            "max_connections": MAX_REDIS_CONNECTIONS,
+        }
         if not url.startswith("unix://"):
             options["socket_keepalive"] = True
         client = aioredis.Redis.from_url(url, **options)
