@@ -21,6 +21,7 @@ The table prints each measured value next to its target; results also go to benc
 from __future__ import annotations
 
 import argparse
+import ast
 import asyncio
 import json
 import math
@@ -142,6 +143,24 @@ class Sidecar:
                 self.proc.wait()
 
 
+# The sidecar records its garbage-collection pauses over 1 ms (they make the latency tail).
+GC_PROBE = """
+import gc, os, time
+if os.environ.get("BENCH_GC_OUT"):
+    import atexit
+    _starts, _pauses = {}, []
+    def _cb(phase, info):
+        if phase == "start":
+            _starts[info["generation"]] = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - _starts.get(info["generation"], time.perf_counter())) * 1000
+            if ms > 1:
+                _pauses.append((info["generation"], round(ms, 1)))
+    gc.callbacks.append(_cb)
+    atexit.register(lambda: open(os.environ["BENCH_GC_OUT"], "w").write(repr(_pauses)))
+"""
+
+
 def start_sidecar(workdir: Path, redis_url: str, profile: bool) -> Sidecar:
     topology = workdir / "topology.json"
     topology.write_text(json.dumps({
@@ -159,10 +178,11 @@ def start_sidecar(workdir: Path, redis_url: str, profile: bool) -> Sidecar:
         "FRIDAY_API_KEYS": KEY,
         "FRIDAY_LOG_LEVEL": "WARNING",
         "FRIDAY_DATA_DIR": str(workdir / "data"),
+        "BENCH_GC_OUT": str(workdir / "gc-pauses.txt"),
     })
     # `friday serve`, started through Python so that --profile can wrap it in cProfile
     script = workdir / "bench_sidecar.py"
-    script.write_text("from friday_bus.server import run\nfrom friday_bus.core import load_settings\nrun(load_settings())\n")
+    script.write_text(GC_PROBE + "from friday_bus.server import run\nfrom friday_bus.core import load_settings\nrun(load_settings())\n")
     prof = workdir / "sidecar.prof" if profile else None
     cmd = [sys.executable, *(["-m", "cProfile", "-o", str(prof)] if prof else []), str(script)]
     log = workdir / "sidecar.log"
@@ -486,6 +506,10 @@ def report(res: Results, sizes: Sizes, quick: bool) -> str:
     for name, measured, goal, ok in checks:
         add(f"{name:<40}{measured:>32}   {goal:<12} {'' if ok is None else ('PASS' if ok else 'MISS')}")
     add("")
+    gcp = v.get("sidecar_gc_pauses_over_1ms")
+    if gcp:
+        add("sidecar GC pauses > 1 ms over the run: " + ", ".join(
+            f"{g} {x['count']} (max {x['max_ms']} ms)" for g, x in gcp.items()) + "  <- the publish latency tail")
     add("gRPC publish = the Python client's publish() (one PublishStream call); HTTP = POST /api/v1/events/publish over "
         "keep-alive connections; direct = redis-py XADD. One Python client process drives all three, open loop.")
     return "\n".join(lines)
@@ -512,7 +536,7 @@ async def main_async(args: argparse.Namespace) -> int:
     try:
         sidecar = start_sidecar(work, redis_url, args.profile)
         print(f"redis {redis_url}, sidecar pid {sidecar.proc.pid} (gRPC {sidecar.grpc_target}, HTTP {sidecar.http_url})")
-        r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        r = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=10_000)
         grpc_c = FridayClient(sidecar.grpc_target, api_key=KEY)
         http = RawHttp(sidecar.http_url, KEY)
         phases = set(args.only.split(",")) if args.only else {"latency", "batch", "consume", "backlog"}
@@ -537,6 +561,12 @@ async def main_async(args: argparse.Namespace) -> int:
             sidecar.stop()
         redis_proc.terminate()
         redis_proc.wait(10)
+    gc_file = work / "gc-pauses.txt"
+    if gc_file.exists():
+        pauses = ast.literal_eval(gc_file.read_text() or "[]")
+        by_gen = {g: sorted(ms for gg, ms in pauses if gg == g) for g in (0, 1, 2)}
+        res.put("sidecar_gc_pauses_over_1ms", {f"gen{g}": {"count": len(v), "max_ms": max(v) if v else 0}
+                                               for g, v in by_gen.items()})
     if args.only:
         print(json.dumps(res.values, indent=2))
         if args.profile and sidecar is not None and sidecar.profile is not None:
