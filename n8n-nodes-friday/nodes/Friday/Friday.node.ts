@@ -16,7 +16,8 @@ export class Friday implements INodeType {
 		icon: { light: 'file:../../icons/friday.svg', dark: 'file:../../icons/friday.dark.svg' },
 		group: ['output'],
 		version: 1,
-		subtitle: '={{$parameter["operation"]}}',
+		subtitle:
+			'={{ {"publish": "Publish Event", "acknowledge": "Acknowledge Event", "reject": "Reject Event", "getStreamStatus": "Get Stream Status"}[$parameter["operation"]] }}',
 		description:
 			'Publish events to the Friday Event Bus, acknowledge or reject deliveries, and read stream status',
 		defaults: {
