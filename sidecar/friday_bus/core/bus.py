@@ -305,16 +305,23 @@ class EventBus:
         codec.validate_meta_value("correlation_id", req.correlation_id)
         return EventMeta(event_id=req.event_id, source=req.source, correlation_id=req.correlation_id)
 
-    def _validate(self, req: PublishRequest) -> tuple[Literal["stream", "channel"], EventMeta, StreamConfig | None]:
+    def _validate(
+        self, req: PublishRequest, now: int
+    ) -> tuple[Literal["stream", "channel"], EventMeta, StreamConfig | None, dict[str, str] | None]:
+        """Check one event; for a stream, also encode it (the size limit applies to the encoded form)."""
         if not isinstance(req.target, str) or not req.target:
             raise InvalidArgument("stream is required: name a critical stream or an informational channel", field="stream")
-        codec.validate_payload(req.payload, self.settings.max_payload_bytes)
+        codec.check_payload_shape(req.payload)
         if len(req.payload) > MAX_PAYLOAD_KEYS:
             raise InvalidArgument(f"payload has {len(req.payload)} keys; the limit is {MAX_PAYLOAD_KEYS}: nest them", field="payload")
         meta = self._meta(req)
         if self.is_channel(req.target):
-            return "channel", meta, None
-        return "stream", meta, self.stream_config(req.target)
+            codec.validate_payload(req.payload, self.settings.max_payload_bytes)
+            return "channel", meta, None, None
+        cfg = self.stream_config(req.target)
+        fields = codec.encode_event(req.payload, meta, now)
+        codec.check_size(fields, self.settings.max_payload_bytes)
+        return "stream", meta, cfg, fields
 
     @_redis_errors
     async def publish(self, req: PublishRequest) -> PublishResult:
@@ -341,21 +348,21 @@ class EventBus:
         if len(reqs) > MAX_BATCH:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH} events (got {len(reqs)}); split it", field="events")
         started = time.perf_counter()
+        now = _now_ms()
         checked = []
         for i, req in enumerate(reqs):
             try:
-                checked.append(self._validate(req))
+                checked.append(self._validate(req, now))
             except FridayError as exc:
                 if len(reqs) > 1:
                     exc.message = f"events[{i}]: {exc.message}"
                     exc.args = (exc.message,)
                 raise
-        now = _now_ms()
         results: list[PublishResult | None] = [None] * len(reqs)
-        stream_idx = [i for i, (kind, _, _) in enumerate(checked) if kind == "stream"]
+        stream_idx = [i for i, c in enumerate(checked) if c[0] == "stream"]
         if stream_idx:
-            await self._write_streams(reqs, checked, stream_idx, now, results)
-        for i, (kind, meta, _) in enumerate(checked):
+            await self._write_streams(reqs, checked, stream_idx, results)
+        for i, (kind, meta, _, _) in enumerate(checked):
             if kind == "channel":
                 data = codec.encode_channel_message(reqs[i].payload, meta, now)
                 receivers = await self.redis.publish(reqs[i].target, data)
@@ -369,26 +376,20 @@ class EventBus:
     async def _write_streams(
         self,
         reqs: Sequence[PublishRequest],
-        checked: list[tuple[Literal["stream", "channel"], EventMeta, StreamConfig | None]],
+        checked: list[tuple[Literal["stream", "channel"], EventMeta, StreamConfig | None, dict[str, str] | None]],
         idx: list[int],
-        now: int,
         results: list[PublishResult | None],
     ) -> None:
-        encoded = {i: codec.encode_event(reqs[i].payload, checked[i][1], now) for i in idx}
-        simple = all(reqs[i].event_id is None and checked[i][2].max_backlog is None for i in idx)  # type: ignore[union-attr]
-        if simple:
-            if len(idx) == 1:
-                i = idx[0]
+        """One event without idempotency key or cap: a plain XADD. Anything else: one PUBLISH
+        script call, atomic for the whole batch (caps checked before anything is written)."""
+        encoded = {i: checked[i][3] for i in idx}
+        if len(idx) == 1:
+            i = idx[0]
+            cfg = checked[i][2]
+            if reqs[i].event_id is None and cfg is not None and cfg.max_backlog is None:
                 entry_id = await self.redis.xadd(reqs[i].target, encoded[i])  # type: ignore[arg-type]
                 results[i] = PublishResult(target=reqs[i].target, kind="stream", entry_id=entry_id)
                 return
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for i in idx:
-                    pipe.xadd(reqs[i].target, encoded[i])  # type: ignore[arg-type]
-                ids = await pipe.execute()
-            for i, entry_id in zip(idx, ids):
-                results[i] = PublishResult(target=reqs[i].target, kind="stream", entry_id=entry_id)
-            return
         keys: list[str] = []
         key_pos: dict[str, int] = {}
 
@@ -403,7 +404,7 @@ class EventBus:
             req, cfg = reqs[i], checked[i][2]
             assert cfg is not None
             flat: list[str] = []
-            for k, v in encoded[i].items():
+            for k, v in encoded[i].items():  # type: ignore[union-attr]
                 flat.append(k)
                 flat.append(v)
             args += [

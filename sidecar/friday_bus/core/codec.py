@@ -71,6 +71,12 @@ def validate_meta_value(name: str, value: str | None) -> None:
 
 def validate_payload(payload: Any, max_bytes: int) -> None:
     """Raise :class:`InvalidArgument` unless ``payload`` is a publishable JSON object."""
+    check_payload_shape(payload)
+    check_size(encode_event(payload, EventMeta(), 0), max_bytes)
+
+
+def check_payload_shape(payload: Any) -> None:
+    """A JSON object whose keys are non-empty and outside the reserved prefix."""
     if not isinstance(payload, dict):
         raise InvalidArgument(
             f"payload must be a JSON object (got {type(payload).__name__}); wrap scalars, e.g. {{\"value\": ...}}",
@@ -83,7 +89,14 @@ def validate_payload(payload: Any, max_bytes: int) -> None:
             raise InvalidArgument(
                 f"payload key {key!r} uses the reserved prefix {RESERVED_PREFIX!r}; rename it", field="payload"
             )
-    size = len(_dumps(payload).encode())
+
+
+def check_size(fields: dict[str, str], max_bytes: int) -> None:
+    """The payload's size is measured on its wire form (keys and values, UTF-8), reserved fields excluded."""
+    size = 0
+    for k, v in fields.items():
+        if not k.startswith(RESERVED_PREFIX):
+            size += len(k) + len(v) if k.isascii() and v.isascii() else len(k.encode()) + len(v.encode())
     if size > max_bytes:
         raise InvalidArgument(
             f"payload is {size} bytes, over the {max_bytes}-byte limit (FRIDAY_MAX_PAYLOAD_BYTES); "
