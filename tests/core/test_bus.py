@@ -475,3 +475,19 @@ async def test_runtime_reruns_setup_when_redis_lost_it(redis_server, uniq):
         assert [g["name"] for g in await bus.redis.xinfo_groups(f"{uniq}.events")] == ["workers"]
     finally:
         await rt.stop()
+
+
+async def test_dead_letter_after_crash_keeps_the_last_nack_reason(make_bus, uniq):
+    spec = {"events": {"groups": ["workers"], "claim_idle_ms": 100, "max_deliveries": 2, "backoff": {"initial_ms": 10}}}
+    bus = await make_bus(spec, **FAST)
+    s = f"{uniq}.events"
+    await bus.setup()
+    eid = await pub(bus, s, {"x": 1})
+    await bus.read(s, "workers", "c1")
+    assert (await bus.nack(s, "workers", eid, "parser failed")).outcome == "retry"
+    [d2] = await bus.read(s, "workers", "c2", block_ms=2000)  # second delivery; c2 then crashes
+    assert d2.delivery_count == 2
+    await asyncio.sleep(0.15)
+    assert await bus.sweep_dead(s) == 1
+    [dead] = await bus.dlq_list(s)
+    assert (dead.original_id, dead.reason, dead.delivery_count) == (eid, "parser failed", 2)

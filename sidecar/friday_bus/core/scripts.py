@@ -28,6 +28,16 @@ local function deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason
   redis.call('XACK', stream, group, id)
   return dlq_id
 end
+
+-- An entry that used up its deliveries without an ack: dead-letter it with its last nack
+-- reason, or say that it was never acknowledged. True if written, false if it was gone.
+local function deadletter_exhausted(stream, dlq, zkey, rkey, group, id, deliveries, idle, now)
+  local reason = redis.call('HGET', rkey, id)
+  if not reason then
+    reason = 'not acknowledged within ' .. idle .. ' ms, ' .. deliveries .. ' deliveries'
+  end
+  return deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason, now) ~= false
+end
 """
 
 # KEYS: the streams and idempotency keys referenced by index.
@@ -123,11 +133,7 @@ if #out < count then
     local id, deliveries = e[1], e[4]
     if not redis.call('ZSCORE', zkey, id) then
       if deliveries >= maxd then
-        local reason = redis.call('HGET', rkey, id)
-        if not reason then
-          reason = 'not acknowledged within ' .. idle .. ' ms, ' .. deliveries .. ' deliveries'
-        end
-        if deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason, now) then
+        if deadletter_exhausted(stream, dlq, zkey, rkey, group, id, deliveries, idle, now) then
           dead = dead + 1
         else
           gone = gone + 1
@@ -174,11 +180,7 @@ local pending = redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', sc
 for _, e in ipairs(pending) do
   local id, deliveries = e[1], e[4]
   if deliveries >= maxd and not redis.call('ZSCORE', zkey, id) then
-    local reason = redis.call('HGET', rkey, id)
-    if not reason then
-      reason = 'not acknowledged within ' .. idle .. ' ms, ' .. deliveries .. ' deliveries'
-    end
-    if deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason, now) then
+    if deadletter_exhausted(stream, dlq, zkey, rkey, group, id, deliveries, idle, now) then
       dead = dead + 1
     else
       gone = gone + 1
