@@ -61,7 +61,7 @@ def test_setup_twice_then_status_json_matches_redis(friday_exe, redis_server, un
     assert (None, "length") in metrics and ("audit", "no_consumer") in metrics
 
     table = run(friday_exe, "status", env=env).stdout
-    assert stream in table and "alert(s)" in table and "audit has no consumer" in table
+    assert stream in table and "alert(s)" in table and f"audit on {stream} has no consumer" in table
 
 
 def test_trim_dlq_replay_and_group_commands(friday_exe, redis_server, uniq, tmp_path):

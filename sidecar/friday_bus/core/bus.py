@@ -939,11 +939,11 @@ class EventBus:
                 f"{st.name} has {st.dead_letter_length} dead letters: inspect with `friday dlq list {st.name}`")
         for g in st.groups:
             if g.pending > s.alert_pending:
-                add(g.name, "pending", g.pending, s.alert_pending, f"{g.name} has {g.pending} pending entries (> {s.alert_pending}): slow consumers")
+                add(g.name, "pending", g.pending, s.alert_pending, f"{g.name} on {st.name} has {g.pending} pending entries (> {s.alert_pending}): slow consumers")
             if g.lag is not None and g.lag > s.alert_lag:
-                add(g.name, "lag", g.lag, s.alert_lag, f"{g.name} is {g.lag} entries behind (> {s.alert_lag})")
+                add(g.name, "lag", g.lag, s.alert_lag, f"{g.name} on {st.name} is {g.lag} entries behind (> {s.alert_lag})")
             if not g.consumers:
-                add(g.name, "no_consumer", 0, 1, f"{g.name} has no consumer")
+                add(g.name, "no_consumer", 0, 1, f"{g.name} on {st.name} has no consumer")
         return alerts
 
     @_redis_errors
