@@ -398,6 +398,45 @@ describe('Friday node: acknowledge, reject, status', () => {
 		expect(out).toEqual({ json: status, pairedItem: { item: 0 } });
 	});
 
+	it.each([
+		['acknowledge', /\/ack$/, { acked: 1 }],
+		['reject', /\/nack$/, { id: '1717000000000-0', outcome: 'retry', retry_at_ms: 1, dead_letter_id: null }],
+		['getStreamStatus', /\/status$/, { name: 'email.received' }],
+	] as const)(
+		'%s with continueOnFail: one item per input, in order, the failed one as an error item',
+		async (operation, path, answer) => {
+			const { ctx, sidecar } = executeHarness(
+				items(triggerItem, triggerItem, triggerItem),
+				{ operation, ...resolved, statusStream: 'email.received' },
+				{ continueOnFail: true },
+			);
+			sidecar.on(
+				operation === 'getStreamStatus' ? 'GET' : 'POST',
+				path,
+				ok(answer),
+				sidecarError(404, 'not_found', 'entry is not pending in group email-processor'),
+				ok(answer),
+			);
+			const [out] = await node.execute.call(ctx);
+			expect(out.map((o) => o.pairedItem)).toEqual([{ item: 0 }, { item: 1 }, { item: 2 }]);
+			expect(out[1].json).toEqual({ error: 'entry is not pending in group email-processor' });
+			expect(out[0].json).toEqual(out[2].json);
+			expect(out[0].json.error).toBeUndefined();
+		},
+	);
+
+	it('without continueOnFail, the first failure stops the node at its item', async () => {
+		const { ctx, sidecar } = executeHarness(items(triggerItem, triggerItem), {
+			operation: 'acknowledge',
+			...resolved,
+		});
+		sidecar.on('POST', /\/ack$/, ok({ acked: 1 }), sidecarError(404, 'not_found', 'no such group'));
+		const error = await node.execute.call(ctx).catch((e: unknown) => e);
+		expect(error).toBeInstanceOf(NodeApiError);
+		expect((error as NodeApiError).message).toContain('no such group');
+		expect((error as NodeApiError).context.itemIndex).toBe(1);
+	});
+
 	it('encodes names in paths', async () => {
 		const { ctx, sidecar } = executeHarness(items({}), {
 			operation: 'getStreamStatus',

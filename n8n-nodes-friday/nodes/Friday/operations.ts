@@ -241,37 +241,48 @@ function deliveryParameters(
 	};
 }
 
+/**
+ * Runs one sidecar call per input item: its output keeps `pairedItem`; a failure becomes an
+ * error item with "Continue On Fail", and otherwise stops the node with the sidecar's message.
+ */
+async function perItem(
+	ctx: IExecuteFunctions,
+	items: INodeExecutionData[],
+	run: (i: number, baseUrl: string) => Promise<IDataObject>,
+): Promise<INodeExecutionData[]> {
+	const output: INodeExecutionData[] = [];
+	const baseUrl = await getFridayBaseUrl.call(ctx);
+	for (let i = 0; i < items.length; i++) {
+		try {
+			output.push({ json: await run(i, baseUrl), pairedItem: { item: i } });
+		} catch (error) {
+			if (ctx.continueOnFail()) {
+				output.push(errorItem(error, i));
+				continue;
+			}
+			throw toNodeError(ctx.getNode(), error, i);
+		}
+	}
+	return output;
+}
+
 /** Acknowledge: POST /streams/{stream}/groups/{group}/ack {ids: [id]}. */
 export async function acknowledge(
 	this: IExecuteFunctions,
 	items: INodeExecutionData[],
 ): Promise<INodeExecutionData[]> {
-	const output: INodeExecutionData[] = [];
-	const baseUrl = await getFridayBaseUrl.call(this);
-	for (let i = 0; i < items.length; i++) {
-		try {
-			const { stream, group, id } = deliveryParameters.call(this, i);
-			const response = (await fridayApiRequest.call(
-				this,
-				'POST',
-				`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/ack`,
-				{ ids: [id] },
-				undefined,
-				{ baseUrl, itemIndex: i },
-			)) as { acked?: number };
-			output.push({
-				json: { stream, group, id, acked: Number(response?.acked ?? 0) },
-				pairedItem: { item: i },
-			});
-		} catch (error) {
-			if (this.continueOnFail()) {
-				output.push(errorItem(error, i));
-				continue;
-			}
-			throw toNodeError(this.getNode(), error, i);
-		}
-	}
-	return output;
+	return await perItem(this, items, async (i, baseUrl) => {
+		const { stream, group, id } = deliveryParameters.call(this, i);
+		const response = (await fridayApiRequest.call(
+			this,
+			'POST',
+			`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/ack`,
+			{ ids: [id] },
+			undefined,
+			{ baseUrl, itemIndex: i },
+		)) as { acked?: number };
+		return { stream, group, id, acked: Number(response?.acked ?? 0) };
+	});
 }
 
 /** Reject: POST /streams/{stream}/groups/{group}/nack {id, reason}. */
@@ -279,33 +290,19 @@ export async function reject(
 	this: IExecuteFunctions,
 	items: INodeExecutionData[],
 ): Promise<INodeExecutionData[]> {
-	const output: INodeExecutionData[] = [];
-	const baseUrl = await getFridayBaseUrl.call(this);
-	for (let i = 0; i < items.length; i++) {
-		try {
-			const { stream, group, id } = deliveryParameters.call(this, i);
-			const reason = String(this.getNodeParameter('reason', i, '') ?? '').trim();
-			const response = (await fridayApiRequest.call(
-				this,
-				'POST',
-				`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/nack`,
-				{ id, reason: reason === '' ? 'Rejected by the n8n workflow' : reason },
-				undefined,
-				{ baseUrl, itemIndex: i },
-			)) as IDataObject;
-			output.push({
-				json: { stream, group, ...response, id: response?.id ?? id },
-				pairedItem: { item: i },
-			});
-		} catch (error) {
-			if (this.continueOnFail()) {
-				output.push(errorItem(error, i));
-				continue;
-			}
-			throw toNodeError(this.getNode(), error, i);
-		}
-	}
-	return output;
+	return await perItem(this, items, async (i, baseUrl) => {
+		const { stream, group, id } = deliveryParameters.call(this, i);
+		const reason = String(this.getNodeParameter('reason', i, '') ?? '').trim();
+		const response = (await fridayApiRequest.call(
+			this,
+			'POST',
+			`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/nack`,
+			{ id, reason: reason === '' ? 'Rejected by the n8n workflow' : reason },
+			undefined,
+			{ baseUrl, itemIndex: i },
+		)) as IDataObject;
+		return { stream, group, ...response, id: response?.id ?? id };
+	});
 }
 
 /** Get stream status: GET /streams/{stream}/status. */
@@ -313,30 +310,18 @@ export async function getStreamStatus(
 	this: IExecuteFunctions,
 	items: INodeExecutionData[],
 ): Promise<INodeExecutionData[]> {
-	const output: INodeExecutionData[] = [];
-	const baseUrl = await getFridayBaseUrl.call(this);
-	for (let i = 0; i < items.length; i++) {
-		try {
-			const stream = String(this.getNodeParameter('statusStream', i, '') ?? '').trim();
-			if (stream === '') {
-				throw new NodeOperationError(this.getNode(), 'No stream given', { itemIndex: i });
-			}
-			const response = (await fridayApiRequest.call(
-				this,
-				'GET',
-				`/api/v1/streams/${seg(stream)}/status`,
-				undefined,
-				undefined,
-				{ baseUrl, itemIndex: i },
-			)) as IDataObject;
-			output.push({ json: response, pairedItem: { item: i } });
-		} catch (error) {
-			if (this.continueOnFail()) {
-				output.push(errorItem(error, i));
-				continue;
-			}
-			throw toNodeError(this.getNode(), error, i);
+	return await perItem(this, items, async (i, baseUrl) => {
+		const stream = String(this.getNodeParameter('statusStream', i, '') ?? '').trim();
+		if (stream === '') {
+			throw new NodeOperationError(this.getNode(), 'No stream given', { itemIndex: i });
 		}
-	}
-	return output;
+		return (await fridayApiRequest.call(
+			this,
+			'GET',
+			`/api/v1/streams/${seg(stream)}/status`,
+			undefined,
+			undefined,
+			{ baseUrl, itemIndex: i },
+		)) as IDataObject;
+	});
 }
