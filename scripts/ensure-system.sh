@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the project needs, only those missing.
 #   scripts/ensure-system.sh run    -> redis-server, python3 venv support, Node.js + npm
-#   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n)
+#   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n) and openssl (TLS tests)
 set -euo pipefail
 mode="${1:-run}"
 missing=()
@@ -12,6 +12,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v make >/dev/null 2>&1 || missing+=(make)
 if [ "$mode" = "test" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

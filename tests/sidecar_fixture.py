@@ -232,7 +232,7 @@ def openssl_self_signed(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 / localhost, made with the openssl CLI."""
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("the openssl CLI is not installed")
+        pytest.fail("the openssl CLI is missing: run `make test`, which installs it (apt-get install openssl)")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", str(key), "-out", str(cert),

@@ -12,6 +12,22 @@ import pytest
 
 from .doors import WAIT_S, Door
 
+
+async def until_listening(pub: Door, channel: str, inbox: asyncio.Queue, tag: str) -> None:
+    """Pub/Sub is at most once: publish markers until this listener demonstrably receives one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while loop.time() < deadline:
+        await pub.publish_info(channel, {"marker": tag})
+        try:
+            m = await asyncio.wait_for(inbox.get(), 0.5)
+        except TimeoutError:
+            continue
+        if m.get("marker") == tag:
+            return
+    pytest.fail(f"the listener on {channel} never received a marker within {WAIT_S:.0f} s")
+
+
 # Types that a lossy transport would change: ints beyond 2^53, whole floats, nulls, nesting.
 ODD = {
     "int": 3, "zero": 0, "negative": -12, "big": 2**63 + 7, "float": 1.5, "whole_float": 2.0, "tiny": 1e-300,
@@ -132,15 +148,7 @@ async def test_informational_channel(doors, door_kind):
     channel = "agent.completed"
     tag = uuid.uuid4().hex
     async with door.listen(channel) as inbox:
-        # at-most-once: publish markers until this listener demonstrably receives them
-        while True:
-            await door.publish_info(channel, {"marker": tag})
-            try:
-                m = await asyncio.wait_for(inbox.get(), 0.5)
-            except TimeoutError:
-                continue
-            if m.get("marker") == tag:
-                break
+        await until_listening(door, channel, inbox, tag)
         receivers = await door.publish_info(channel, {"tag": tag, "n": 1, "f": 1.0, "none": None})
         assert receivers >= 1
         while True:
@@ -179,14 +187,7 @@ async def test_channel_messages_are_lossless_across_doors(doors, pub_kind, sub_k
     channel = "file.uploaded"
     tag = uuid.uuid4().hex
     async with sub.listen(channel) as inbox:
-        while True:
-            await pub.publish_info(channel, {"marker": tag})
-            try:
-                m = await asyncio.wait_for(inbox.get(), 0.5)
-            except TimeoutError:
-                continue
-            if m.get("marker") == tag:
-                break
+        await until_listening(pub, channel, inbox, tag)
         body = {**ODD, "tag": tag}
         await pub.publish_info(channel, body)
         while True:
