@@ -226,7 +226,7 @@ def dlq_list(stream: str, count: int, as_json: bool) -> None:
 def dlq_replay(stream: str, ids: tuple[str, ...], all_: bool) -> None:
     if bool(ids) == all_:
         raise click.UsageError("give --id (one or more) or --all")
-    done = _run(lambda bus: bus.dlq_replay(stream, None if all_ else list(ids)))
+    done = _run(lambda bus: bus.dlq_replay(stream, "all" if all_ else list(ids)))
     for r in done:
         click.echo(f"replayed {r.dlq_id} as {r.new_entry_id}")
     click.echo(f"{len(done)} dead letters replayed into {stream}")

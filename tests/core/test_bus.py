@@ -169,7 +169,7 @@ async def test_dlq_replay_all_and_by_id(make_bus, uniq):
     assert len(await bus.dlq_list(s)) == 2
     with pytest.raises(NotFound):
         await bus.dlq_replay(s, [dead[1].dlq_id])
-    rest = await bus.dlq_replay(s)
+    rest = await bus.dlq_replay(s, "all")
     assert len(rest) == 2 and await bus.dlq_list(s) == []
     assert [d.payload["i"] for d in await bus.read(s, "workers", "w", count=10)] == [0, 2]
 

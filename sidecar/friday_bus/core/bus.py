@@ -46,6 +46,7 @@ from .models import (
     PublishResult,
     ReplayResult,
     SetupReport,
+    StreamInfo,
     StreamStatus,
     TrimReport,
 )
@@ -226,11 +227,19 @@ class EventBus:
     def is_channel(self, name: str) -> bool:
         return name in self.topology.channels
 
-    def _check_channel(self, name: str) -> str:
+    def channel_names(self) -> list[str]:
+        """The informational channels of the topology, in topology order."""
+        return list(self.topology.channels)
+
+    def check_channel(self, name: str) -> str:
+        """The one check of a channel name, used by every door. Returns ``name``.
+        Raises InvalidArgument (malformed name) or NotFound (not a channel of the topology)."""
         names.check_channel(name)
         if name not in self.topology.channels:
+            hint = " It is a critical stream: publish it as an event, not as an informational message." if (
+                name in self.topology.streams) else ""
             raise NotFound(
-                f"unknown channel {name!r}; known channels: {', '.join(self.topology.channels) or 'none'}",
+                f"unknown channel {name!r}; known channels: {', '.join(self.topology.channels) or 'none'}.{hint}",
                 field="channel",
             )
         return name
@@ -634,7 +643,7 @@ class EventBus:
         if not channels:
             raise InvalidArgument("name at least one channel", field="channel")
         for c in channels:
-            self._check_channel(c)
+            self.check_channel(c)
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             try:
@@ -754,23 +763,29 @@ class EventBus:
         return [self._dead_letter(stream, eid, fields) for eid, fields in entries]
 
     @_redis_errors
-    async def dlq_replay(self, stream: str, ids: Sequence[str] | None = None) -> list[ReplayResult]:
+    async def dlq_replay(self, stream: str, ids: Sequence[str] | Literal["all"]) -> list[ReplayResult]:
         """Publish dead letters again into their stream (as new entries, seen by every group of
         the stream) and remove them from the dead-letter stream, each atomically.
-        ``ids`` None replays all. Raises NotFound if a given id is not a dead letter."""
+
+        ``ids`` names the dead letters to replay, or is the word ``"all"`` for every one: an
+        empty list is refused, so a forgotten argument never replays everything.
+        Raises InvalidArgument (no ids, bad id), NotFound (a given id is not a dead letter).
+        """
         self.stream_config(stream)
         dlq = self.dlq_key(stream)
-        if ids is not None:
+        if isinstance(ids, str):
+            if ids != "all":
+                raise InvalidArgument(f"ids must be a list of dead-letter ids or 'all' (got {ids!r})", field="ids")
+            todo = [eid for eid, _ in await self.redis.xrange(dlq, "-", "+")]
+        else:
             if not ids:
-                raise InvalidArgument("ids is empty; omit it to replay every dead letter", field="ids")
+                raise InvalidArgument("name the dead letters to replay (ids), or say all to replay every one", field="ids")
             for i in ids:
                 names.check_entry_id(i, "ids")
             for i in ids:
                 if not await self.redis.xrange(dlq, i, i):
                     raise NotFound(f"{i} is not in the dead-letter stream of {stream!r}", field="ids")
-            todo: list[str] = list(ids)
-        else:
-            todo = [eid for eid, _ in await self.redis.xrange(dlq, "-", "+")]
+            todo = list(ids)
         out = []
         for i in todo:
             new_id = await self._scripts["REPLAY"](keys=[dlq, stream], args=[i, codec.F_REPLAYED_FROM])
@@ -958,6 +973,17 @@ class EventBus:
             alerts=[a for st in items for a in st.alerts],
             generated_at_ms=_now_ms(),
         )
+
+    @_redis_errors
+    async def list_streams(self) -> list[StreamInfo]:
+        """The topology's streams with their groups (also those created at run time) and retention."""
+        groups: dict[str, list[str]] = {}
+        for stream, group in await self.list_groups():
+            groups.setdefault(stream, []).append(group)
+        return [
+            StreamInfo(name=n, groups=groups.get(n, []), retention=self.stream_config(n).retention)
+            for n in self.stream_names()
+        ]
 
     @_redis_errors
     async def list_groups(self, stream: str | None = None) -> list[tuple[str, str]]:

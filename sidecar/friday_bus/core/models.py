@@ -93,6 +93,15 @@ class ReplayResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream of the topology as listed by the doors."""
+
+    name: str
+    groups: list[str]
+    retention: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelMessage:
     channel: str
     payload: JSONObject

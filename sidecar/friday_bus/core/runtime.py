@@ -21,11 +21,14 @@ from collections.abc import Awaitable, Callable
 
 from .bus import BusObserver, EventBus
 from .embedded import EmbeddedRedis, socket_alive
-from .errors import FridayError
+from .errors import FridayError, Unavailable
 from .models import BusStatus
 from .settings import Settings, Topology, build_topology
 
 log = logging.getLogger("friday.runtime")
+
+READY_PING_TIMEOUT_S = 2.0
+"""How long a readiness check waits for Redis before it says not ready."""
 
 
 class Runtime:
@@ -70,6 +73,28 @@ class Runtime:
             raise
         self.ready = True
         return self.bus
+
+    async def check_ready(self) -> str:
+        """The one readiness decision, for every door (HTTP ``/readyz``, gRPC health).
+
+        Ready means: started, Redis answers within :data:`READY_PING_TIMEOUT_S`, and the
+        topology setup is in Redis. Returns the Redis version; raises Unavailable saying
+        which of the three is missing (and what to do).
+        """
+        bus = self.bus
+        if bus is None or not self.ready:
+            raise Unavailable("the sidecar is starting: Redis not connected or setup not done yet")
+        try:
+            await asyncio.wait_for(bus.ping(), READY_PING_TIMEOUT_S)
+            setup_done = await asyncio.wait_for(bus.is_setup(), READY_PING_TIMEOUT_S)
+        except TimeoutError:
+            raise Unavailable(f"Redis did not answer within {READY_PING_TIMEOUT_S:.0f} s") from None
+        if not setup_done:
+            raise Unavailable(
+                "Redis answers but the topology setup is missing (Redis restarted empty?): "
+                "the sidecar re-runs it within FRIDAY_MONITOR_INTERVAL_S, or restart it"
+            )
+        return bus.redis_version
 
     def _start_loops(self) -> None:
         s = self.settings

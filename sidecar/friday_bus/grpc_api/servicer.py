@@ -237,7 +237,7 @@ class EventBusServicer(pb_grpc.EventBusServicer):
             raise InvalidArgument("give ids or all=true, not both", field="ids")
         if not request.all and not request.ids:
             raise InvalidArgument("name the dead letters to replay in ids, or set all=true to replay every one", field="ids")
-        results = await self._bus().dlq_replay(request.stream, None if request.all else list(request.ids))
+        results = await self._bus().dlq_replay(request.stream, "all" if request.all else list(request.ids))
         return pb.ReplayDeadLettersResponse(replayed=[pb.Replayed(dlq_id=r.dlq_id, new_id=r.new_entry_id) for r in results])
 
     async def ListStreams(self, request: pb.ListStreamsRequest, context: grpc.aio.ServicerContext) -> pb.ListStreamsResponse:
