@@ -31,6 +31,7 @@ import grpc
 from .._proto import eventbus_pb2 as pb
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..core.errors import FridayError, Unavailable
+from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT, MAX_ACK_IDS
 from ..core.models import (
     Alert,
     BusStatus,
@@ -50,7 +51,6 @@ JSONObject = dict[str, Any]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
-_MAX_ACK_IDS = 1000
 
 _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     # Find a restarted sidecar quickly (gRPC's default backoff grows to 2 minutes).
@@ -243,7 +243,7 @@ class _Session:
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # let the other acks of this loop turn join
         while self._ack_buffer:
-            batch, self._ack_buffer = self._ack_buffer[:_MAX_ACK_IDS], self._ack_buffer[_MAX_ACK_IDS:]
+            batch, self._ack_buffer = self._ack_buffer[:MAX_ACK_IDS], self._ack_buffer[MAX_ACK_IDS:]
             ref = next(self._refs)
             self._waiting[ref] = [f for _, f in batch]
             try:
@@ -683,7 +683,7 @@ class FridayClient:
             attempt += 1
 
     async def publish_batch(self, events: Iterable[Event | Mapping[str, Any]]) -> list[PublishResult]:
-        """Publish 1-1000 events atomically validated (any invalid: nothing written); results in order.
+        """Publish 1 to MAX_BATCH (1000) events, atomically validated (any invalid: nothing written); results in order.
         Each event is an :class:`Event` or a mapping with the keys of :meth:`publish`."""
         msgs = []
         for e in events:
@@ -706,7 +706,7 @@ class FridayClient:
         return _publish_result(await self._call("PublishInfo", m))
 
     # -- consume
-    def subscribe(self, stream: str, group: str, consumer: str, *, max_in_flight: int = 10) -> Subscription:
+    def subscribe(self, stream: str, group: str, consumer: str, *, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> Subscription:
         """Deliveries for ``consumer`` of ``group``; at most ``max_in_flight`` un-acked at once."""
         return Subscription(self, stream, group, consumer, max_in_flight)
 
@@ -768,7 +768,7 @@ class FridayClient:
         """Destroy a group; returns the pending entries it held."""
         return int((await self._call("DestroyGroup", pb.DestroyGroupRequest(stream=stream, group=group, force=force))).pending)
 
-    async def list_dead_letters(self, stream: str, *, count: int = 100, after: str | None = None) -> list[DeadLetter]:
+    async def list_dead_letters(self, stream: str, *, count: int = DEFAULT_DLQ_LIST_COUNT, after: str | None = None) -> list[DeadLetter]:
         m = pb.ListDeadLettersRequest(stream=stream, count=count)
         if after is not None:
             m.after = after

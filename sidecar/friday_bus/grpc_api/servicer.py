@@ -21,17 +21,14 @@ import grpc
 from .._proto import eventbus_pb2 as pb
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..core import EventBus, Runtime
-from ..core.bus import MAX_READ_COUNT
 from ..core.errors import FridayError, InvalidArgument, NotFound, Unavailable
+from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT, MAX_ACK_IDS, MAX_IN_FLIGHT
 from ..core.models import Delivery
 from ..core.names import check_channel, check_entry_id
 from . import convert
 
 log = logging.getLogger("friday.grpc")
 
-DEFAULT_MAX_IN_FLIGHT = 10
-MAX_IN_FLIGHT = 1000
-DEFAULT_DLQ_COUNT = 100
 # How long one read of a Subscribe call blocks in Redis. A departing client or a shutdown
 # cancels the read at once, so this only bounds how stale a read's `count` can get.
 SUBSCRIBE_BLOCK_MS = 5_000
@@ -227,7 +224,7 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         self, request: pb.ListDeadLettersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDeadLettersResponse:
         after = request.after if request.HasField("after") else None
-        entries = await self._bus().dlq_list(request.stream, count=request.count or DEFAULT_DLQ_COUNT, after=after)
+        entries = await self._bus().dlq_list(request.stream, count=request.count or DEFAULT_DLQ_LIST_COUNT, after=after)
         return pb.ListDeadLettersResponse(entries=[convert.dead_letter(d) for d in entries])
 
     async def ReplayDeadLetters(
@@ -401,7 +398,7 @@ class _Subscription:
         return self.inbox.popleft()
 
     def _take_acks(self, first: pb.SubscribeAck) -> list[pb.SubscribeAck]:
-        """``first`` and the acks queued right behind it, up to MAX_READ_COUNT ids together.
+        """``first`` and the acks queued right behind it, up to MAX_ACK_IDS ids together.
         Only well-formed acks are joined; a bad one is applied alone, to answer it alone."""
         acks = [first]
         if not _plain_ack(first):
@@ -411,7 +408,7 @@ class _Subscription:
             nxt = self.inbox[0]
             if nxt is _HALF_CLOSED or nxt.WhichOneof("kind") != "ack" or not _plain_ack(nxt.ack):
                 break
-            if total + len(nxt.ack.ids) > MAX_READ_COUNT:
+            if total + len(nxt.ack.ids) > MAX_ACK_IDS:
                 break
             self.inbox.popleft()
             acks.append(nxt.ack)
@@ -472,7 +469,7 @@ _HALF_CLOSED = object()
 
 def _plain_ack(a: pb.SubscribeAck) -> bool:
     """An ack the bus will take as it is (so it can be joined with others)."""
-    if not 1 <= len(a.ids) <= MAX_READ_COUNT:
+    if not 1 <= len(a.ids) <= MAX_ACK_IDS:
         return False
     try:
         for i in a.ids:
