@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 
 from ..core.errors import BacklogFull, Conflict, ErrorKind, FridayError, InvalidArgument, NotFound, Unavailable
+from ._status import MD_FIELD, MD_KIND, STATUS_BY_KIND, status_code
 
 
 class Unauthenticated(FridayError):
@@ -29,14 +30,13 @@ _BY_KIND: dict[str, type[FridayError]] = {
     ErrorKind.INTERNAL.value: FridayError,
 }
 
+# A failed call without the sidecar's classification (a proxy, gRPC itself): the class by code.
+# The sidecar's own codes read back as their kind's class, plus what only gRPC says.
 _BY_CODE: dict[grpc.StatusCode, type[FridayError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    **{code: _BY_KIND[kind.value] for kind, code in STATUS_BY_KIND.items()},
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
-    grpc.StatusCode.NOT_FOUND: NotFound,
-    grpc.StatusCode.FAILED_PRECONDITION: Conflict,
     # Without the sidecar's classification this is gRPC's own limit (message too large).
     grpc.StatusCode.RESOURCE_EXHAUSTED: InvalidArgument,
-    grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
@@ -47,29 +47,19 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> FridayError:
     md = {}
     for item in exc.trailing_metadata() or ():
         md[item[0]] = item[1]
-    kind = md.get("friday-error-kind")
+    kind = md.get(MD_KIND)
     cls = _BY_KIND.get(kind) if isinstance(kind, str) else None
     if cls is None or exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         cls = _BY_CODE.get(exc.code(), FridayError)
-    field = md.get("friday-error-field")
+    field = md.get(MD_FIELD)
     err = cls(exc.details() or exc.code().name, field=field if isinstance(field, str) else None)
     err.grpc_code = exc.code()  # type: ignore[attr-defined]
     return err
 
 
-# The status code the sidecar gives each kind when it fails a whole call (see its interceptor).
-_CODE_BY_KIND: dict[str, grpc.StatusCode] = {
-    ErrorKind.INVALID.value: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorKind.NOT_FOUND.value: grpc.StatusCode.NOT_FOUND,
-    ErrorKind.CONFLICT.value: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorKind.BACKLOG_FULL.value: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorKind.UNAVAILABLE.value: grpc.StatusCode.UNAVAILABLE,
-    ErrorKind.INTERNAL.value: grpc.StatusCode.INTERNAL,
-}
-
-
 def from_error_message(kind: str, message: str, field: str = "") -> FridayError:
-    """The typed error for an ``Error`` carried inside a stream message (Subscribe, PublishStream)."""
+    """The typed error for an ``Error`` carried inside a stream message (Subscribe, PublishStream);
+    ``.grpc_code`` is the code the sidecar gives that kind when it fails a whole call."""
     err = _BY_KIND.get(kind, FridayError)(message, field=field or None)
-    err.grpc_code = _CODE_BY_KIND.get(kind, grpc.StatusCode.INTERNAL)  # type: ignore[attr-defined]
+    err.grpc_code = status_code(kind)  # type: ignore[attr-defined]
     return err

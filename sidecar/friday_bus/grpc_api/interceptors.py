@@ -5,7 +5,8 @@
   refused, whatever the key: a new RPC cannot ship without a role. Health checking and
   server reflection need no key.
 * :class:`ErrorInterceptor` is the ONE place where errors become status codes: each
-  :class:`FridayError` kind (classified once, in the core) maps to a code, the message is
+  :class:`FridayError` kind (classified once, in the core) maps to a code (the table is
+  :data:`friday_bus.client._status.STATUS_BY_KIND`, shared with the client), the message is
   the core's (it says what to fix) and trailing metadata carries the classification.
   Anything else is INTERNAL with a generic message; the traceback goes to the log only.
 """
@@ -21,6 +22,7 @@ import grpc
 
 from .._proto import eventbus_pb2 as pb
 from ..auth import ApiKeys, bearer_token
+from ..client._status import MD_FIELD, MD_KIND, MD_RETRIABLE, status_code
 from ..core.errors import ErrorKind, FridayError
 
 log = logging.getLogger("friday.grpc")
@@ -61,20 +63,6 @@ EXEMPT_PREFIXES: tuple[str, ...] = (
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
-
-STATUS_CODES: dict[ErrorKind, grpc.StatusCode] = {
-    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
-    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    ErrorKind.CONFLICT: grpc.StatusCode.FAILED_PRECONDITION,
-    ErrorKind.BACKLOG_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
-    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
-}
-
-# Trailing metadata keys carrying the core's classification to clients.
-MD_KIND = "friday-error-kind"
-MD_FIELD = "friday-error-field"
-MD_RETRIABLE = "friday-retriable"
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 
@@ -155,7 +143,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: 
         md: tuple[tuple[str, str], ...] = ((MD_KIND, exc.kind.value), (MD_RETRIABLE, "true" if exc.retriable else "false"))
         if exc.field:
             md += ((MD_FIELD, exc.field),)
-        await context.abort(STATUS_CODES.get(exc.kind, grpc.StatusCode.INTERNAL), exc.message, trailing_metadata=md)
+        await context.abort(status_code(exc.kind), exc.message, trailing_metadata=md)
     log.error("unexpected error in %s", method, exc_info=exc)
     await context.abort(
         grpc.StatusCode.INTERNAL,
