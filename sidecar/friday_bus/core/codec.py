@@ -29,6 +29,7 @@ import math
 from typing import Any
 
 from .errors import InvalidArgument
+from .limits import MAX_META_LENGTH
 from .models import EventMeta, JSONObject
 
 RESERVED_PREFIX = "_friday"
@@ -37,15 +38,16 @@ F_TYPES = "_friday_types"
 F_EVENT_ID = "_friday_eid"
 F_SOURCE = "_friday_src"
 F_CORRELATION = "_friday_cid"
-# Dead-letter fields, added to the original fields in the dead-letter stream.
-F_DLQ_REASON = "_friday_dlq_reason"
-F_DLQ_ORIGINAL_ID = "_friday_dlq_original_id"
-F_DLQ_GROUP = "_friday_dlq_group"
-F_DLQ_DELIVERIES = "_friday_dlq_deliveries"
-F_DLQ_AT = "_friday_dlq_at"
+# Dead-letter fields, added to the original fields in the dead-letter stream (all start with DLQ_PREFIX).
+DLQ_PREFIX = "_friday_dlq_"
+F_DLQ_REASON = DLQ_PREFIX + "reason"
+F_DLQ_ORIGINAL_ID = DLQ_PREFIX + "original_id"
+F_DLQ_GROUP = DLQ_PREFIX + "group"
+F_DLQ_DELIVERIES = DLQ_PREFIX + "deliveries"
+F_DLQ_AT = DLQ_PREFIX + "at"
+# Added to a replayed entry: the id of the dead letter it came from.
 F_REPLAYED_FROM = "_friday_replayed_from"
 
-MAX_META_LENGTH = 256
 _COMPACT = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
 
 
@@ -211,7 +213,7 @@ def decode_event(entry_id: str, fields: dict[str, str]) -> tuple[JSONObject, Eve
 
 def strip_dead_letter_fields(fields: dict[str, str]) -> dict[str, str]:
     """The original entry's fields, as they were before dead-lettering."""
-    return {k: v for k, v in fields.items() if not k.startswith("_friday_dlq_") and k != F_REPLAYED_FROM}
+    return {k: v for k, v in fields.items() if not k.startswith(DLQ_PREFIX) and k != F_REPLAYED_FROM}
 
 
 # --- Pub/Sub channel messages: one JSON object, payload keys plus the same reserved keys ---

@@ -7,8 +7,38 @@ consumer, an idle consumer is removed only if it still holds no pending entry.
 
 from __future__ import annotations
 
+from string import Template
+
+from . import codec
+
+
+def _lua_name(name: str) -> str:
+    """A codec field name as a Lua string literal (field names are plain identifiers: checked)."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"field name {name!r} cannot be put in a Lua string literal as is")
+    return f"'{name}'"
+
+
+# Every field name the scripts write or recognise comes from the codec: ``$F_DLQ_REASON`` in a
+# script template becomes ``codec.F_DLQ_REASON`` as a Lua string. ``Template.substitute`` refuses
+# a stray ``$`` or an unknown name, so a template cannot go out half rendered.
+_NAMES = {
+    "F_DLQ_REASON": _lua_name(codec.F_DLQ_REASON),
+    "F_DLQ_ORIGINAL_ID": _lua_name(codec.F_DLQ_ORIGINAL_ID),
+    "F_DLQ_GROUP": _lua_name(codec.F_DLQ_GROUP),
+    "F_DLQ_DELIVERIES": _lua_name(codec.F_DLQ_DELIVERIES),
+    "F_DLQ_AT": _lua_name(codec.F_DLQ_AT),
+    "DLQ_PREFIX": _lua_name(codec.DLQ_PREFIX),
+    "DLQ_PREFIX_LEN": str(len(codec.DLQ_PREFIX)),
+}
+
+
+def _render(template: str) -> str:
+    return Template(template).substitute(_NAMES)
+
+
 # Shared helper: move one pending entry to the dead-letter stream, then ack it.
-_DEADLETTER = r"""
+_DEADLETTER = _render(r"""
 local function deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason, now)
   local entry = redis.call('XRANGE', stream, id, id)
   redis.call('ZREM', zkey, id)
@@ -19,11 +49,11 @@ local function deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason
   end
   local fields = entry[1][2]
   local n = #fields
-  fields[n + 1] = '_friday_dlq_reason'; fields[n + 2] = reason
-  fields[n + 3] = '_friday_dlq_original_id'; fields[n + 4] = id
-  fields[n + 5] = '_friday_dlq_group'; fields[n + 6] = group
-  fields[n + 7] = '_friday_dlq_deliveries'; fields[n + 8] = tostring(deliveries)
-  fields[n + 9] = '_friday_dlq_at'; fields[n + 10] = tostring(now)
+  fields[n + 1] = $F_DLQ_REASON; fields[n + 2] = reason
+  fields[n + 3] = $F_DLQ_ORIGINAL_ID; fields[n + 4] = id
+  fields[n + 5] = $F_DLQ_GROUP; fields[n + 6] = group
+  fields[n + 7] = $F_DLQ_DELIVERIES; fields[n + 8] = tostring(deliveries)
+  fields[n + 9] = $F_DLQ_AT; fields[n + 10] = tostring(now)
   local dlq_id = redis.call('XADD', dlq, '*', unpack(fields))
   redis.call('XACK', stream, group, id)
   return dlq_id
@@ -38,7 +68,7 @@ local function deadletter_exhausted(stream, dlq, zkey, rkey, group, id, deliveri
   end
   return deadletter(stream, dlq, zkey, rkey, group, id, deliveries, reason, now) ~= false
 end
-"""
+""")
 
 # KEYS: the streams and idempotency keys referenced by index.
 # ARGV[1] = number of events; then per event:
@@ -246,14 +276,14 @@ return n
 # KEYS: dead-letter stream, target stream. ARGV: dlq id, replayed-from field name.
 # Re-publishes one dead letter's original fields into its stream and removes it from the
 # dead-letter stream, atomically. Returns the new entry id, or false when the dead letter is gone.
-REPLAY = r"""
+REPLAY = _render(r"""
 local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #entry == 0 then return false end
 local src = entry[1][2]
 local fields = {}
 for i = 1, #src, 2 do
   local k = src[i]
-  if string.sub(k, 1, 12) ~= '_friday_dlq_' and k ~= ARGV[2] then
+  if string.sub(k, 1, $DLQ_PREFIX_LEN) ~= $DLQ_PREFIX and k ~= ARGV[2] then
     fields[#fields + 1] = k
     fields[#fields + 1] = src[i + 1]
   end
@@ -263,7 +293,7 @@ fields[#fields + 1] = ARGV[1]
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id
-"""
+""")
 
 # KEYS: stream. ARGV: exclusive start id, cap. Counts entries after an id (lag when Redis cannot tell).
 COUNT_AFTER = r"""
