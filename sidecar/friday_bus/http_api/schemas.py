@@ -14,6 +14,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
+from ..core.limits import (
+    DEFAULT_READ_COUNT,
+    MAX_ACK_IDS,
+    MAX_BATCH,
+    MAX_BLOCK_MS,
+    MAX_META_LENGTH,
+    MAX_PAYLOAD_KEYS,
+    MAX_READ_COUNT,
+    MAX_REASON_LENGTH,
+)
 from ..core.models import BusStatus, DeadLetter, Delivery, EventMeta, NackResult, PublishResult, StreamStatus
 
 
@@ -68,9 +78,9 @@ def _json_type_name(v: Any) -> str:
 JsonInt = Annotated[int, BeforeValidator(_json_int)]
 PAYLOAD_SCHEMA = {
     "type": "object",
-    "maxProperties": 2000,
+    "maxProperties": MAX_PAYLOAD_KEYS,
     "propertyNames": {"minLength": 1, "not": {"pattern": "^_friday"}},
-    "description": "The event: a JSON object (at most FRIDAY_MAX_PAYLOAD_BYTES as JSON, 2000 keys). "
+    "description": f"The event: a JSON object (at most FRIDAY_MAX_PAYLOAD_BYTES as JSON, {MAX_PAYLOAD_KEYS} top-level keys). "
     "Keys are non-empty and must not start with '_friday'.",
 }
 
@@ -97,11 +107,6 @@ def _valid_unicode(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 Payload = Annotated[dict[str, Any], AfterValidator(_valid_unicode), WithJsonSchema(PAYLOAD_SCHEMA)]
-MAX_READ_COUNT = 1000
-MAX_BLOCK_MS = 30_000
-MAX_BATCH = 1000
-META_MAX = 256
-
 EX_ID = "1717000000000-0"
 EX_PAYLOAD = {"email_id": "abc", "has_attachments": True}
 EX_META = {
@@ -151,11 +156,11 @@ class PublishBody(_Request):
     stream: str = Field(pattern=NAME_PATTERN, description="A critical stream or an informational channel (the topology decides).")
     payload: Payload
     idempotency_key: str | None = Field(
-        None, min_length=1, max_length=META_MAX, pattern=META_PATTERN,
+        None, min_length=1, max_length=MAX_META_LENGTH, pattern=META_PATTERN,
         description="A repeat with the same key within the idempotency window writes nothing and returns the first id.",
     )
-    correlation_id: str | None = Field(None, min_length=1, max_length=META_MAX, pattern=META_PATTERN)
-    source: str | None = Field(None, min_length=1, max_length=META_MAX, pattern=META_PATTERN)
+    correlation_id: str | None = Field(None, min_length=1, max_length=MAX_META_LENGTH, pattern=META_PATTERN)
+    source: str | None = Field(None, min_length=1, max_length=MAX_META_LENGTH, pattern=META_PATTERN)
 
 
 class PublishOut(BaseModel):
@@ -178,7 +183,7 @@ class BatchBody(_Request):
             {"stream": "agent.completed", "payload": {"agent": "triage", "ok": True}},
         ]}]},
     )
-    events: list[PublishBody] = Field(min_length=1, max_length=MAX_BATCH, description="1 to 1000 events, all validated before any is written.")
+    events: list[PublishBody] = Field(min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} events, all validated before any is written.")
 
 
 class BatchOut(BaseModel):
@@ -220,8 +225,10 @@ class ReadBody(_Request):
         json_schema_extra={"examples": [{"consumer": "n8n-wf-12", "count": 10, "block_ms": 0}]},
     )
     consumer: str = Field(pattern=CONSUMER_PATTERN, description="This reader's name; its unacked deliveries stay pending under it.")
-    count: JsonInt = Field(10, ge=1, le=MAX_READ_COUNT)
-    block_ms: JsonInt = Field(0, ge=0, le=MAX_BLOCK_MS, description="Wait up to this long for a delivery (0: don't wait).")
+    count: JsonInt = Field(DEFAULT_READ_COUNT, ge=1, le=MAX_READ_COUNT, description=f"At most this many deliveries (1 to {MAX_READ_COUNT}).")
+    block_ms: JsonInt = Field(
+        0, ge=0, le=MAX_BLOCK_MS, description=f"Wait up to this long for a delivery (0 to {MAX_BLOCK_MS} ms; 0: don't wait).",
+    )
 
 
 class ReadOut(BaseModel):
@@ -231,7 +238,7 @@ class ReadOut(BaseModel):
 
 class AckBody(_Request):
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"ids": [EX_ID]}]})
-    ids: list[EntryId] = Field(min_length=1, max_length=MAX_READ_COUNT)
+    ids: list[EntryId] = Field(min_length=1, max_length=MAX_ACK_IDS, description=f"1 to {MAX_ACK_IDS} entry ids.")
 
 
 class AckOut(BaseModel):
@@ -244,7 +251,7 @@ class ExtendBody(_Request):
         extra="forbid", strict=True, json_schema_extra={"examples": [{"consumer": "n8n-wf-12", "ids": [EX_ID]}]}
     )
     consumer: str = Field(pattern=CONSUMER_PATTERN, description="The consumer that holds the deliveries.")
-    ids: list[EntryId] = Field(min_length=1, max_length=MAX_READ_COUNT)
+    ids: list[EntryId] = Field(min_length=1, max_length=MAX_ACK_IDS, description=f"1 to {MAX_ACK_IDS} entry ids.")
 
 
 class ExtendOut(BaseModel):
@@ -257,7 +264,7 @@ class NackBody(_Request):
         extra="forbid", strict=True, json_schema_extra={"examples": [{"id": EX_ID, "reason": "attachment could not be parsed"}]}
     )
     id: str = Field(pattern=ENTRY_ID_PATTERN)
-    reason: str = Field(min_length=1, description="Why it failed; kept with the dead letter (cut to 4096 characters).")
+    reason: str = Field(min_length=1, description=f"Why it failed; kept with the dead letter (cut to {MAX_REASON_LENGTH} characters).")
 
 
 class NackOut(BaseModel):
@@ -446,7 +453,7 @@ class DlqOut(BaseModel):
 class ReplayBody(_Request):
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"ids": ["1717000009000-0"]}, {}]})
     ids: list[EntryId] | None = Field(
-        None, min_length=1, max_length=MAX_READ_COUNT,
+        None, min_length=1, max_length=MAX_ACK_IDS,
         description="Dead-letter ids to replay; omit to replay every dead letter of the stream.",
     )
 

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from ...core.bus import EventBus
+from ...core.limits import DEFAULT_DLQ_LIST_COUNT, MAX_READ_COUNT
 from ..schemas import (
     ENTRY_ID_PATTERN,
-    MAX_READ_COUNT,
     NAME_PATTERN,
     ChannelsOut,
     CreatedOut,
@@ -44,18 +44,13 @@ ADMIN = requires("admin")
 @router.get("/streams", response_model=StreamsOut, responses=errors(), **LIST_ROLES,
             summary="List the topology's streams with their groups (also those created at run time)")
 async def list_streams(bus: Bus) -> StreamsOut:
-    by_stream: dict[str, list[str]] = {}
-    for stream, group in await bus.list_groups():
-        by_stream.setdefault(stream, []).append(group)
-    return StreamsOut(streams=[
-        StreamInfo(name=n, groups=by_stream.get(n, []), retention=bus.stream_config(n).retention) for n in bus.stream_names()
-    ])
+    return StreamsOut(streams=[StreamInfo(name=s.name, groups=s.groups, retention=s.retention) for s in await bus.list_streams()])
 
 
 @router.get("/channels", response_model=ChannelsOut, responses=errors(), **LIST_ROLES,
             summary="List the informational channels")
 async def list_channels(bus: Bus) -> ChannelsOut:
-    return ChannelsOut(channels=list(bus.topology.channels))
+    return ChannelsOut(channels=bus.channel_names())
 
 
 @router.get("/groups", response_model=GroupsOut, responses=errors(404), **LIST_ROLES,
@@ -122,7 +117,8 @@ async def rewind(stream: StreamName, group: GroupName, body: RewindBody, bus: Bu
             summary="List a stream's dead letters, oldest first")
 async def dlq_list(
     stream: StreamName, bus: Bus,
-    count: Annotated[int, Query(ge=1, le=MAX_READ_COUNT, description="At most this many.")] = 100,
+    count: Annotated[int, Query(ge=1, le=MAX_READ_COUNT, description=f"At most this many (1 to {MAX_READ_COUNT}).")] = (
+        DEFAULT_DLQ_LIST_COUNT),
     after: Annotated[str | None, Query(pattern=ENTRY_ID_PATTERN, description="Start after this dead-letter id (paging).")] = None,
 ) -> DlqOut:
     return DlqOut(entries=[dead_letter_out(d) for d in await bus.dlq_list(stream, count, after)])

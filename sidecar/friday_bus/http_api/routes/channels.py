@@ -6,9 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from ...core import names
 from ...core.bus import EventBus
-from ...core.errors import NotFound
 from ..lifecycle import SSE_KEEPALIVE_S, Lifecycle, SSEResponse
 from ..security import requires
 from .common import ChannelName, errors, get_bus, get_lifecycle
@@ -37,12 +35,7 @@ async def subscribe(
     channel: ChannelName, request: Request,
     bus: Annotated[EventBus, Depends(get_bus)], life: Annotated[Lifecycle, Depends(get_lifecycle)],
 ) -> SSEResponse:
-    # Checked before the 200 starts (the core checks again when it subscribes).
-    names.check_channel(channel)
-    if not bus.is_channel(channel):
-        raise NotFound(
-            f"unknown channel {channel!r}; known channels: {', '.join(bus.topology.channels) or 'none'}", field="channel"
-        )
+    bus.check_channel(channel)  # before the 200 starts (the core checks again when it subscribes)
     if life.is_stopping:
         raise life.shutting_down_error()
     return SSEResponse(bus.subscribe([channel]), life)

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from ...core.bus import EventBus
+from ...core.limits import MAX_ACK_IDS, MAX_BLOCK_MS
 from ..lifecycle import ClientGone, Lifecycle
 from ..schemas import (
-    MAX_BLOCK_MS,
     AckBody,
     AckOut,
     ExtendBody,
@@ -50,7 +50,7 @@ async def read(stream: StreamName, group: GroupName, body: ReadBody, request: Re
 @router.post(
     "/{stream}/groups/{group}/ack", response_model=AckOut, responses=errors(404), **requires("consume"),
     summary="Acknowledge deliveries",
-    description="Acking an id that is not pending counts 0 and is not an error.",
+    description=f"Up to {MAX_ACK_IDS} ids per call. Acking an id that is not pending counts 0 and is not an error.",
 )
 async def ack(stream: StreamName, group: GroupName, body: AckBody, bus: Bus) -> AckOut:
     return AckOut(acked=await bus.ack(stream, group, body.ids))
@@ -85,7 +85,8 @@ async def nack(stream: StreamName, group: GroupName, body: NackBody, bus: Bus) -
 )
 async def next_event(
     stream: StreamName, request: Request, bus: Bus, life: Life,
-    block_ms: Annotated[int, Query(ge=0, le=MAX_BLOCK_MS, description="Wait up to this long (0: don't wait).")] = 0,
+    block_ms: Annotated[int, Query(ge=0, le=MAX_BLOCK_MS,
+                                   description=f"Wait up to this long (0 to {MAX_BLOCK_MS} ms; 0: don't wait).")] = 0,
 ) -> NextOut:
     try:
         event = await life.interruptible(request, bus.peek_next(stream, block_ms))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from ...core.bus import EventBus
+from ...core.limits import MAX_BATCH
 from ...core.models import PublishRequest
 from ..schemas import BatchBody, BatchOut, PublishBody, PublishOut, publish_out
 from ..security import requires
@@ -35,7 +36,7 @@ async def publish(body: PublishBody, bus: Bus) -> PublishOut:
 
 @router.post(
     "/publish/batch", response_model=BatchOut, responses=errors(404, 429), **requires("publish"),
-    summary="Publish 1-1000 events in order",
+    summary=f"Publish 1-{MAX_BATCH} events in order",
     description="Every event is validated before any is written: one invalid event rejects the whole batch (400) "
     "and nothing is written. Results keep the order of the events.",
 )
