@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from friday_bus.core.settings import DEFAULT_CHANNELS, DEFAULT_STREAMS
 
 from .helpers import assert_error
@@ -109,6 +110,47 @@ def test_dlq_list_page_and_replay(api, rds, stream):
     assert item["dlq_id"] == first
     assert rds.xrange(stream, item["new_id"], item["new_id"])[0][1]["n"] == "1"
     assert_error(api.post(f"/api/v1/streams/{stream}/dlq/replay", json={"ids": [first]}), 404, "not_found", "ids")
-    r = api.post(f"/api/v1/streams/{stream}/dlq/replay")  # no body: replay all
+    r = api.post(f"/api/v1/streams/{stream}/dlq/replay", json={"all": True})  # every one, said explicitly
     assert [x["dlq_id"] for x in r.json()["replayed"]] == [second]
     assert api.get(f"/api/v1/streams/{stream}/dlq").json() == {"entries": []}
+
+
+REPLAY_WHAT = "name the dead letters to replay (ids), or set all to true"
+
+
+@pytest.mark.parametrize(("kwargs", "field", "fragment"), [
+    ({}, "body", REPLAY_WHAT),  # no body at all: never "replay everything"
+    ({"content": b"", "headers": {"content-type": "application/json"}}, "body", REPLAY_WHAT),
+    ({"json": {}}, "ids", REPLAY_WHAT),
+    ({"json": {"all": False}}, "ids", REPLAY_WHAT),
+    ({"json": {"ids": []}}, "ids", REPLAY_WHAT),
+    ({"json": {"ids": [], "all": False}}, "ids", REPLAY_WHAT),
+    ({"json": {"ids": None}}, "ids", REPLAY_WHAT),
+    ({"json": {"ids": ["DLQ"], "all": True}}, "ids", REPLAY_WHAT),
+    ({"content": b"null", "headers": {"content-type": "application/json"}}, "body", "JSON object"),
+    ({"json": {"all": "true"}}, "all", "true or false"),
+], ids=["no-body", "empty-body", "empty-object", "all-false", "empty-ids", "empty-ids-all-false", "null-ids",
+        "ids-and-all", "null", "all-as-string"])
+def test_dlq_replay_refuses_a_body_that_does_not_say_what(api, rds, stream, kwargs, field, fragment):
+    dlq_id = _dead_letter(api, stream, {"n": 1}, "bad")
+    if kwargs.get("json", {}).get("ids") == ["DLQ"]:
+        kwargs = {"json": {**kwargs["json"], "ids": [dlq_id]}}  # a real dead letter, so only "both" is wrong
+    length = rds.xlen(stream)
+    err = assert_error(api.post(f"/api/v1/streams/{stream}/dlq/replay", **kwargs), 400, "invalid_argument", field)
+    assert fragment in err["message"], err
+    # Nothing was replayed: the dead letter is still there and the stream got no new entry.
+    assert [e["dlq_id"] for e in api.get(f"/api/v1/streams/{stream}/dlq").json()["entries"]] == [dlq_id]
+    assert rds.xlen(stream) == length
+
+
+def test_dlq_replay_all_on_an_empty_dead_letter_stream(api, stream):
+    r = api.post(f"/api/v1/streams/{stream}/dlq/replay", json={"all": True})
+    assert r.status_code == 200 and r.json() == {"replayed": []}
+
+
+def test_dlq_replay_ids_with_all_false_replays_those(api, rds, stream):
+    first = _dead_letter(api, stream, {"n": 1}, "bad 1")
+    second = _dead_letter(api, stream, {"n": 2}, "bad 2")
+    r = api.post(f"/api/v1/streams/{stream}/dlq/replay", json={"ids": [second], "all": False})
+    assert r.status_code == 200 and [x["dlq_id"] for x in r.json()["replayed"]] == [second]
+    assert [e["dlq_id"] for e in api.get(f"/api/v1/streams/{stream}/dlq").json()["entries"]] == [first]

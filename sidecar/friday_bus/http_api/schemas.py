@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
+from ..core.errors import InvalidArgument
 from ..core.limits import (
     DEFAULT_READ_COUNT,
     MAX_ACK_IDS,
@@ -450,12 +451,38 @@ class DlqOut(BaseModel):
     entries: list[DeadLetterOut]
 
 
+REPLAY_WHAT = "name the dead letters to replay (ids), or set all to true"
+"""The one answer to a replay body that does not say what to replay (no body, {}, all false without ids, both)."""
+
+
 class ReplayBody(_Request):
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"ids": ["1717000009000-0"]}, {}]})
-    ids: list[EntryId] | None = Field(
-        None, min_length=1, max_length=MAX_ACK_IDS,
-        description="Dead-letter ids to replay; omit to replay every dead letter of the stream.",
+    """What to replay, said explicitly: a forgotten body never replays every dead letter."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={
+            "examples": [{"ids": ["1717000009000-0"]}, {"all": True}],
+            "oneOf": [{"required": ["ids"]}, {"required": ["all"], "properties": {"all": {"const": True}}}],
+        },
     )
+    ids: Annotated[list[EntryId] | None, WithJsonSchema({
+        "type": "array", "items": {"type": "string", "pattern": ENTRY_ID_PATTERN}, "minItems": 1, "maxItems": MAX_ACK_IDS,
+        "description": f"The dead-letter ids to replay (1 to {MAX_ACK_IDS}). Give either ids or all=true.",
+    })] = Field(None, max_length=MAX_ACK_IDS)
+    all: bool = Field(False, description="true: replay every dead letter of the stream. Give either ids or all=true.")
+
+    @field_validator("ids", mode="before")
+    @classmethod
+    def _no_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError(f"omit the field rather than sending null; {REPLAY_WHAT}")
+        return v
+
+    def target(self) -> list[str] | Literal["all"]:
+        """The core's ``ids`` argument; raises InvalidArgument unless exactly one of ids / all=true is given."""
+        if bool(self.ids) == self.all:
+            raise InvalidArgument(REPLAY_WHAT, field="ids")
+        return "all" if self.all else list(self.ids or ())
 
 
 class ReplayItem(BaseModel):

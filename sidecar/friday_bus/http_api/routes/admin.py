@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from ...core.bus import EventBus
+from ...core.errors import InvalidArgument
 from ...core.limits import DEFAULT_DLQ_LIST_COUNT, MAX_READ_COUNT
 from ..schemas import (
     ENTRY_ID_PATTERN,
     NAME_PATTERN,
+    REPLAY_WHAT,
     ChannelsOut,
     CreatedOut,
     CreateGroupBody,
@@ -125,12 +127,18 @@ async def dlq_list(
 
 
 @router.post(
-    "/streams/{stream}/dlq/replay", response_model=ReplayOut, responses=errors(404), **ADMIN,
+    "/streams/{stream}/dlq/replay", response_model=ReplayOut, responses=errors(404),
     summary="Publish dead letters again into their stream",
     description="Each replayed dead letter becomes a new entry (seen by every group of the stream) and leaves the "
-    "dead-letter stream, atomically. Omit ids (or the body) to replay all.",
+    'dead-letter stream, atomically. Say what to replay: `{"ids": [...]}` names the dead letters, `{"all": true}` '
+    f"replays every one. No body, `{{}}`, all false without ids, or both ids and all: 400 ({REPLAY_WHAT}), "
+    "and nothing is replayed.",
+    # The body is required (the OpenAPI says so), but declared optional here so that a missing one is
+    # answered with REPLAY_WHAT rather than a generic "body is required".
+    openapi_extra={**ADMIN["openapi_extra"], "requestBody": {"required": True}},
 )
-async def dlq_replay(stream: StreamName, bus: Bus, body: Annotated[ReplayBody | None, Body()] = None) -> ReplayOut:
-    ids = body.ids if body is not None else None
-    done = await bus.dlq_replay(stream, ids)
+async def dlq_replay(stream: StreamName, bus: Bus, body: Annotated[ReplayBody, Body()] = None) -> ReplayOut:  # type: ignore[assignment]
+    if body is None:
+        raise InvalidArgument(REPLAY_WHAT, field="body")
+    done = await bus.dlq_replay(stream, body.target())
     return ReplayOut(replayed=[ReplayItem(dlq_id=r.dlq_id, new_id=r.new_entry_id) for r in done])
