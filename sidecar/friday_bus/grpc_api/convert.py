@@ -22,6 +22,7 @@ from ..core.models import (
     NackResult,
     PublishRequest,
     PublishResult,
+    StreamInfo,
     StreamStatus,
 )
 
@@ -127,6 +128,10 @@ def dead_letter(d: DeadLetter) -> pb.DeadLetter:
         payload_json=dump_payload(d.payload),
         metadata=metadata(d.meta),
     )
+
+
+def stream_info(i: StreamInfo) -> pb.StreamInfo:
+    return pb.StreamInfo(name=i.name, groups=i.groups, retention=i.retention)
 
 
 def _alert(a: Alert) -> pb.Alert:

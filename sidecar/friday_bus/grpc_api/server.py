@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..auth import ApiKeys
 from ..core import Runtime, Settings
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, FridayError
 from .interceptors import SERVICE, AuthInterceptor, ErrorInterceptor
 from .servicer import EventBusServicer
 
@@ -36,7 +36,9 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class _Health(HealthServicer):
-    """Health that follows ``runtime.ready`` (for "" and the EventBus service)."""
+    """Health of "" and the EventBus service, decided by :meth:`Runtime.check_ready` (the
+    decision HTTP ``/readyz`` makes too): SERVING while it answers, NOT_SERVING (the reason
+    logged once) while it raises - including while the runtime is not ``ready``."""
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
@@ -44,8 +46,15 @@ class _Health(HealthServicer):
         self._current: Any = None
 
     async def refresh(self) -> None:
-        status = SERVING if self.runtime.ready else NOT_SERVING
+        try:
+            await self.runtime.check_ready()
+        except FridayError as exc:
+            status, reason = NOT_SERVING, exc.message
+        else:
+            status, reason = SERVING, ""
         if status != self._current:
+            if status == NOT_SERVING and self._current is not None:
+                log.warning("gRPC health: NOT_SERVING: %s", reason)
             self._current = status
             for service in ("", SERVICE):
                 await self.set(service, status)
@@ -55,9 +64,13 @@ class _Health(HealthServicer):
         return await super().Check(request, context)
 
     async def poll(self) -> None:
+        """Refresh every HEALTH_POLL_S (``start`` has just refreshed), for Watch callers."""
         while True:
-            await self.refresh()
             await asyncio.sleep(HEALTH_POLL_S)
+            try:
+                await self.refresh()
+            except Exception:  # a bug in one check must not stop the polling
+                log.exception("gRPC health check failed")
 
 
 class FridayGrpcServer(grpc.aio.Server):

@@ -24,7 +24,7 @@ from ..core import EventBus, Runtime
 from ..core.errors import FridayError, InvalidArgument, NotFound, Unavailable
 from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT, MAX_ACK_IDS, MAX_IN_FLIGHT
 from ..core.models import Delivery
-from ..core.names import check_channel, check_entry_id
+from ..core.names import check_entry_id
 from . import convert
 
 log = logging.getLogger("friday.grpc")
@@ -120,13 +120,7 @@ class EventBusServicer(pb_grpc.EventBusServicer):
 
     async def PublishInfo(self, request: pb.PublishInfoRequest, context: grpc.aio.ServicerContext) -> pb.PublishResponse:
         bus = self._bus()
-        check_channel(request.channel)
-        if not bus.is_channel(request.channel):
-            raise NotFound(
-                f"{request.channel!r} is not an informational channel; channels: {', '.join(bus.topology.channels) or 'none'}. "
-                "Publish to critical streams with Publish",
-                field="channel",
-            )
+        bus.check_channel(request.channel)  # the core's check and message, the same for both doors
         req = pb.PublishRequest(stream=request.channel, payload_json=request.payload_json)
         if request.HasField("source"):
             req.source = request.source
@@ -238,19 +232,10 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         return pb.ReplayDeadLettersResponse(replayed=[pb.Replayed(dlq_id=r.dlq_id, new_id=r.new_entry_id) for r in results])
 
     async def ListStreams(self, request: pb.ListStreamsRequest, context: grpc.aio.ServicerContext) -> pb.ListStreamsResponse:
-        bus = self._bus()
-        groups: dict[str, list[str]] = {}
-        for stream, group in await bus.list_groups():
-            groups.setdefault(stream, []).append(group)
-        return pb.ListStreamsResponse(
-            streams=[
-                pb.StreamInfo(name=name, groups=groups.get(name, []), retention=bus.stream_config(name).retention)
-                for name in bus.stream_names()
-            ]
-        )
+        return pb.ListStreamsResponse(streams=[convert.stream_info(i) for i in await self._bus().list_streams()])
 
     async def ListChannels(self, request: pb.ListChannelsRequest, context: grpc.aio.ServicerContext) -> pb.ListChannelsResponse:
-        return pb.ListChannelsResponse(channels=list(self._bus().topology.channels))
+        return pb.ListChannelsResponse(channels=self._bus().channel_names())
 
     async def ListGroups(self, request: pb.ListGroupsRequest, context: grpc.aio.ServicerContext) -> pb.ListGroupsResponse:
         stream = request.stream if request.HasField("stream") else None
