@@ -12,7 +12,7 @@ from tests.conftest import env_without_friday
 
 
 def run(friday_exe: str, *args: str, env: dict[str, str], cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([friday_exe, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60, input=input)
+    return subprocess.run([friday_exe, *args], check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=60, input=input)
 
 
 def make_env(redis_server, uniq: str, tmp_path: Path) -> dict[str, str]:
@@ -123,5 +123,5 @@ def test_embedded_redis_with_aof(friday_exe, tmp_path):
     data = json.loads(run(friday_exe, "status", "--json", "--stream", "email.received", env=env, cwd=tmp_path).stdout)
     assert data["streams"][0]["last_entry_id"] == eid and data["streams"][0]["length"] == 1
     assert "0 groups created, 7 already existed" in run(friday_exe, "setup", env=env, cwd=tmp_path).stdout
-    ps = subprocess.run(["pgrep", "-f", str(tmp_path / "data" / "redis.sock")], capture_output=True, text=True)
+    ps = subprocess.run(["pgrep", "-f", str(tmp_path / "data" / "redis.sock")], check=False, capture_output=True, text=True)
     assert ps.stdout.strip() == "", "the embedded redis-server was left running"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from friday_bus.core import ConfigError, Settings, build_topology, load_settings
 from friday_bus.core.settings import DEFAULT_STREAMS, Backoff
 

@@ -47,3 +47,5 @@ LAG_COUNT_CAP = 1_000_000
 """Where counting a group's lag by hand stops (when XINFO cannot tell it)."""
 SWEEP_CHUNK = 1000
 """Pending entries one recovery-sweep script call inspects per group."""
+CLAIM_SCAN_MAX = 1000
+"""Most pending entries one claim script call (inside a read) inspects per group."""

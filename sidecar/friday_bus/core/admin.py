@@ -1,0 +1,237 @@
+"""Administration: setup of the topology, consumer groups (create, destroy, list, rewind),
+dead letters (list, replay), retention (safe boundary, trim), the recovery sweep and idle
+consumers. The contracts are on the :class:`~friday_bus.core.bus.EventBus` methods."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+from redis import exceptions as rexc
+
+from . import codec, names
+from .context import BusContext, check_read_args, now_ms
+from .errors import Conflict, InvalidArgument, NotFound
+from .limits import SWEEP_CHUNK, TRIM_CHUNK
+from .models import DeadLetter, ReplayResult, SetupReport, StreamInfo, TrimReport
+from .replies import reply_kind
+
+log = logging.getLogger("friday.bus")
+
+_TOP = f"{names.U64_MAX}-{names.U64_MAX}"
+
+
+def _dead_letter(stream: str, dlq_id: str, fields: dict[str, str]) -> DeadLetter:
+    original = codec.strip_dead_letter_fields(fields)
+    original_id = fields.get(codec.F_DLQ_ORIGINAL_ID, dlq_id)
+    payload, meta = codec.decode_event(original_id, original)
+
+    def _int(v: str | None) -> int:
+        try:
+            return int(v or 0)
+        except ValueError:
+            return 0
+
+    return DeadLetter(
+        dlq_id=dlq_id,
+        stream=stream,
+        original_id=original_id,
+        group=fields.get(codec.F_DLQ_GROUP, ""),
+        reason=fields.get(codec.F_DLQ_REASON, ""),
+        delivery_count=_int(fields.get(codec.F_DLQ_DELIVERIES)),
+        dead_lettered_at_ms=_int(fields.get(codec.F_DLQ_AT)),
+        payload=payload,
+        meta=meta,
+    )
+
+
+class Admin:
+    def __init__(self, ctx: BusContext) -> None:
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------ setup
+    async def setup(self, start: Literal["new", "all"]) -> SetupReport:
+        ctx = self.ctx
+        report = SetupReport()
+        for cfg in ctx.topology.streams.values():
+            existed = bool(await ctx.redis.exists(cfg.name))
+            for group in cfg.groups:
+                if await ctx.create_group(cfg.name, group, "$" if start == "new" else "0"):
+                    report.created_groups.append((cfg.name, group))
+                else:
+                    report.existing_groups.append((cfg.name, group))
+            if not existed:
+                if not cfg.groups:
+                    # a stream needs an entry or a group to exist; make it exist empty
+                    await ctx.redis.xgroup_create(cfg.name, "friday-setup", "$", mkstream=True)
+                    await ctx.redis.xgroup_destroy(cfg.name, "friday-setup")
+                report.created_streams.append(cfg.name)
+        await ctx.redis.hset(ctx.keys.setup, mapping={"at_ms": now_ms(), "streams": len(ctx.topology.streams)})
+        return report
+
+    async def is_setup(self) -> bool:
+        return bool(await self.ctx.redis.exists(self.ctx.keys.setup))
+
+    # ------------------------------------------------------------------ groups
+    async def create_group(self, stream: str, group: str, start: str) -> bool:
+        self.ctx.stream_config(stream)
+        names.check_group(group)
+        if start == "new":
+            start_id = "$"
+        elif start == "all":
+            start_id = "0"
+        else:
+            start_id = names.check_entry_id(start, "start")
+        return await self.ctx.create_group(stream, group, start_id)
+
+    async def destroy_group(self, stream: str, group: str, force: bool) -> int:
+        ctx = self.ctx
+        ctx.stream_config(stream)
+        names.check_group(group)
+        groups = {g["name"]: g for g in await ctx.xinfo_groups(stream)}
+        if group not in groups:
+            raise NotFound(f"group {group!r} does not exist on stream {stream!r}", field="group")
+        pending = int(groups[group]["pending"])
+        if pending and not force:
+            raise Conflict(
+                f"group {group!r} holds {pending} pending entries; process or dead-letter them first, or force the destroy",
+                details={"pending": pending},
+            )
+        await ctx.redis.xgroup_destroy(stream, group)
+        await ctx.redis.delete(ctx.keys.retry(stream, group), ctx.keys.reasons(stream, group))
+        ctx.forget_groups(stream)
+        return pending
+
+    async def list_groups(self, stream: str | None) -> list[tuple[str, str]]:
+        streams = [stream] if stream else self.ctx.stream_names()
+        out: list[tuple[str, str]] = []
+        for s in streams:
+            cfg = self.ctx.stream_config(s)
+            found = [g["name"] for g in await self.ctx.xinfo_groups(s)]
+            for g in list(cfg.groups) + [g for g in found if g not in cfg.groups]:
+                out.append((s, g))
+        return out
+
+    async def list_streams(self) -> list[StreamInfo]:
+        groups: dict[str, list[str]] = {}
+        for stream, group in await self.list_groups(None):
+            groups.setdefault(stream, []).append(group)
+        return [
+            StreamInfo(name=n, groups=groups.get(n, []), retention=self.ctx.stream_config(n).retention)
+            for n in self.ctx.stream_names()
+        ]
+
+    async def rewind(self, stream: str, group: str, to_id: str | None, to_time_ms: int | None) -> str:
+        self.ctx.stream_config(stream)
+        names.check_group(group)
+        if (to_id is None) == (to_time_ms is None):
+            raise InvalidArgument("give exactly one of to_id or to_time_ms", field="to_id")
+        if to_id is not None:
+            target = names.check_entry_id(to_id, "to_id")
+        else:
+            if isinstance(to_time_ms, bool) or not isinstance(to_time_ms, int) or not 0 <= to_time_ms <= names.U64_MAX:
+                raise InvalidArgument("to_time_ms must be a Unix time in milliseconds", field="to_time_ms")
+            target = names.id_before_time(to_time_ms)
+        try:
+            await self.ctx.redis.xgroup_setid(stream, group, target)
+        except rexc.ResponseError as exc:
+            if reply_kind(exc).missing:
+                raise NotFound(f"group {group!r} does not exist on stream {stream!r}", field="group") from exc
+            raise
+        return target
+
+    # ------------------------------------------------------------------ dead letters
+    async def dlq_list(self, stream: str, count: int, after: str | None) -> list[DeadLetter]:
+        self.ctx.stream_config(stream)
+        check_read_args(count, 0)
+        start = "-" if after is None else "(" + names.check_entry_id(after, "after")
+        entries = await self.ctx.redis.xrange(self.ctx.keys.dlq(stream), start, "+", count=count)
+        return [_dead_letter(stream, eid, fields) for eid, fields in entries]
+
+    async def dlq_replay(self, stream: str, ids: Sequence[str] | Literal["all"]) -> list[ReplayResult]:
+        ctx = self.ctx
+        ctx.stream_config(stream)
+        dlq = ctx.keys.dlq(stream)
+        if isinstance(ids, str):
+            if ids != "all":
+                raise InvalidArgument(f"ids must be a list of dead-letter ids or 'all' (got {ids!r})", field="ids")
+            todo = [eid for eid, _ in await ctx.redis.xrange(dlq, "-", "+")]
+        else:
+            if not ids:
+                raise InvalidArgument("name the dead letters to replay (ids), or say all to replay every one", field="ids")
+            for i in ids:
+                names.check_entry_id(i, "ids")
+            for i in ids:
+                if not await ctx.redis.xrange(dlq, i, i):
+                    raise NotFound(f"{i} is not in the dead-letter stream of {stream!r}", field="ids")
+            todo = list(ids)
+        out = []
+        for i in todo:
+            new_id = await ctx.scripts.replay(keys=[dlq, stream], args=[i, codec.F_REPLAYED_FROM])
+            if new_id:
+                out.append(ReplayResult(dlq_id=i, new_entry_id=new_id))
+        return out
+
+    # ------------------------------------------------------------------ retention & recovery
+    async def safe_boundary(self, stream: str) -> str:
+        boundary = _TOP
+        for g in await self.ctx.xinfo_groups(stream):
+            b = names.next_id(g["last-delivered-id"])
+            if int(g["pending"]) > 0:
+                summary = await self.ctx.redis.xpending(stream, g["name"])
+                if summary and summary.get("min"):
+                    b = min(b, summary["min"], key=names.id_key)
+            boundary = min(boundary, b, key=names.id_key)
+        return boundary
+
+    async def trim(self, stream: str) -> TrimReport:
+        cfg = self.ctx.stream_config(stream)
+        boundary = await self.safe_boundary(stream)
+        removed = 0
+        length = int(await self.ctx.redis.xlen(stream))
+        while True:
+            n, length = await self.ctx.scripts.safe_trim(keys=[stream], args=[cfg.retention, boundary, TRIM_CHUNK])
+            removed += int(n)
+            if int(n) < TRIM_CHUNK:
+                break
+        length = int(length)
+        return TrimReport(
+            stream=stream,
+            removed=removed,
+            length_after=length,
+            kept_unacked=max(0, length - cfg.retention),
+            safe_boundary=None if boundary == _TOP else boundary,
+        )
+
+    async def sweep_dead(self, stream: str) -> int:
+        ctx = self.ctx
+        cfg = ctx.stream_config(stream)
+        total = 0
+        for g in await ctx.xinfo_groups(stream):
+            if int(g["pending"]) == 0:
+                continue
+            group = g["name"]
+            dead, gone = await ctx.scripts.sweep(
+                keys=ctx.keys.group_keys(stream, group),
+                args=[group, now_ms(), cfg.max_deliveries, cfg.claim_idle_ms, SWEEP_CHUNK],
+            )
+            if dead:
+                ctx.observer.dead_lettered(stream, group, int(dead))
+                log.warning("stream %s group %s: %d entries dead-lettered by the recovery sweep", stream, group, dead)
+            if gone:
+                ctx.observer.gone(stream, group, int(gone))
+            total += int(dead)
+        return total
+
+    async def remove_idle_consumers(self, stream: str, max_idle_ms: int) -> list[tuple[str, str]]:
+        ctx = self.ctx
+        ctx.stream_config(stream)
+        removed = []
+        for g in await ctx.xinfo_groups(stream):
+            for c in await ctx.redis.xinfo_consumers(stream, g["name"]):
+                if int(c["pending"]) == 0 and int(c["idle"]) >= max_idle_ms:
+                    ok = await ctx.scripts.delete_idle_consumer(keys=[stream], args=[g["name"], c["name"], max_idle_ms])
+                    if int(ok):
+                        removed.append((g["name"], c["name"]))
+        return removed

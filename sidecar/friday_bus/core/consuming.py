@@ -1,0 +1,266 @@
+"""Consuming: read (new entries, due retries, reclaimed entries), recover a vanished group,
+settle deliveries (ack, extend, nack), peek at a stream, and listen to informational channels.
+The contracts are on the :class:`~friday_bus.core.bus.EventBus` methods of the same names."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from redis import exceptions as rexc
+
+from . import codec, names
+from .context import BusContext, check_read_args, now_ms
+from .errors import InvalidArgument, NotFound, Unavailable
+from .limits import CLAIM_SCAN_MAX, MAX_ACK_IDS, MAX_REASON_LENGTH
+from .models import ChannelMessage, Delivery, NackResult
+from .replies import ReplyKind, reply_kind
+from .settings import StreamConfig
+
+log = logging.getLogger("friday.bus")
+
+NOGROUP_PAUSE_S = 1.0
+"""Least time between two recoveries of the same vanished group: never a hot loop, whatever deletes the stream."""
+
+GroupKey = tuple[str, str]
+"""(stream, group)"""
+
+
+class ClaimSchedule:
+    """When a read of a (stream, group) runs the claim script (due retries, idle entries of
+    other consumers, dead-lettering), instead of only reading new entries.
+
+    A group is claimed at most every ``interval_s``, unless a nacked entry falls due sooner
+    or the last claim came back full (more may be waiting). Times are any monotonic clock
+    in seconds (the event loop's), given by the caller.
+    """
+
+    def __init__(self, interval_s: float, nogroup_pause_s: float = NOGROUP_PAUSE_S) -> None:
+        self.interval_s = interval_s
+        self.nogroup_pause_s = nogroup_pause_s
+        self._last: dict[GroupKey, float] = {}
+        self._due: dict[GroupKey, float] = {}
+        self._nogroup: dict[GroupKey, float] = {}
+
+    def due(self, key: GroupKey, now: float) -> bool:
+        """Should a read claim before reading new entries?"""
+        last = self._last.get(key)
+        return last is None or now - last >= self.interval_s or self._due.get(key, math.inf) <= now
+
+    def claimed(self, key: GroupKey, now: float) -> None:
+        """A claim ran at ``now``: every retry due until now is taken care of."""
+        self._last[key] = now
+        self._due.pop(key, None)
+
+    def more_waiting(self, key: GroupKey) -> None:
+        """The last claim was full: claim again on the next read."""
+        self._last.pop(key, None)
+
+    def retry_at(self, key: GroupKey, at: float) -> None:
+        """A nacked entry falls due at ``at``."""
+        self._due[key] = min(self._due.get(key, math.inf), at)
+
+    def next_wait(self, key: GroupKey, now: float) -> float:
+        """Longest a read may block on new entries before it should claim again."""
+        return min(self.interval_s, max(0.0, self._due.get(key, math.inf) - now))
+
+    def nogroup_backoff(self, key: GroupKey, now: float) -> float:
+        """How long to wait before recovering the vanished group now; the recovery is then counted."""
+        last = self._nogroup.get(key)
+        wait = 0.0 if last is None else max(0.0, self.nogroup_pause_s - (now - last))
+        self._nogroup[key] = now + wait
+        return wait
+
+
+def _delivery(stream: str, group: str, consumer: str, entry_id: str, fields: Any, count: int) -> Delivery:
+    if isinstance(fields, list):  # raw Lua reply: flat [k, v, k, v, ...]
+        fields = dict(zip(fields[0::2], fields[1::2]))
+    payload, meta = codec.decode_event(entry_id, fields or {})
+    return Delivery(stream, group, consumer, entry_id, payload, meta, int(count))
+
+
+def _check_ids(entry_ids: Sequence[str], verb: str) -> None:
+    if not entry_ids:
+        raise InvalidArgument("ids must hold at least one entry id", field="ids")
+    if len(entry_ids) > MAX_ACK_IDS:
+        raise InvalidArgument(f"{verb} at most {MAX_ACK_IDS} ids at a time", field="ids")
+    for eid in entry_ids:
+        names.check_entry_id(eid, "ids")
+
+
+class Consuming:
+    def __init__(self, ctx: BusContext) -> None:
+        self.ctx = ctx
+        self.schedule = ClaimSchedule(ctx.settings.claim_interval_ms / 1000)
+
+    # ------------------------------------------------------------------ read
+    async def read(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
+        names.check_consumer(consumer)
+        check_read_args(count, block_ms)
+        cfg = await self.ctx.check_group(stream, group)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + block_ms / 1000
+        key = (stream, group)
+        while True:
+            if self.schedule.due(key, loop.time()):
+                claimed = await self._claim(cfg, group, consumer, count)
+                if claimed:
+                    return claimed
+            remaining = deadline - loop.time()
+            wait = min(remaining, self.schedule.next_wait(key, loop.time()))
+            try:
+                reply = await self.ctx.redis.xreadgroup(
+                    group, consumer, {stream: ">"}, count=count, block=max(1, int(wait * 1000)) if wait > 0 else None
+                )
+            except rexc.ResponseError as exc:
+                if reply_kind(exc) is not ReplyKind.NOGROUP:
+                    raise
+                await self._recover_nogroup(cfg, group)
+                if deadline - loop.time() <= 0:
+                    return []
+                continue
+            if reply:
+                entries = reply[0][1]
+                out = [_delivery(stream, group, consumer, eid, fields, 1) for eid, fields in entries if fields is not None]
+                self.ctx.observer.delivered(stream, group, len(out))
+                return out
+            if deadline - loop.time() <= 0:
+                return []
+
+    async def _claim(self, cfg: StreamConfig, group: str, consumer: str, count: int) -> list[Delivery]:
+        stream = cfg.name
+        key = (stream, group)
+        self.schedule.claimed(key, asyncio.get_running_loop().time())
+        try:
+            reply = await self.ctx.scripts.claim(
+                keys=self.ctx.keys.group_keys(stream, group),
+                args=[group, consumer, now_ms(), count, cfg.claim_idle_ms, cfg.max_deliveries, min(CLAIM_SCAN_MAX, count * 4 + 16)],
+            )
+        except rexc.ResponseError as exc:
+            if reply_kind(exc) is ReplyKind.NOGROUP:
+                await self._recover_nogroup(cfg, group)
+                return []
+            raise
+        entries, gone, dead, reclaimed, _retried = reply
+        observer = self.ctx.observer
+        if gone:
+            log.warning("stream %s group %s: %d pending entries were trimmed or deleted before their ack; acked away", stream, group, gone)
+            observer.gone(stream, group, int(gone))
+        if dead:
+            log.warning("stream %s group %s: %d entries dead-lettered after %d deliveries", stream, group, dead, cfg.max_deliveries)
+            observer.dead_lettered(stream, group, int(dead))
+        if reclaimed:
+            observer.reclaimed(stream, group, int(reclaimed))
+        if len(entries) >= count:
+            self.schedule.more_waiting(key)
+        out = [_delivery(stream, group, consumer, e[0], e[1], e[2]) for e in entries]
+        if out:
+            observer.delivered(stream, group, len(out))
+        return out
+
+    async def _recover_nogroup(self, cfg: StreamConfig, group: str) -> None:
+        """The stream or the group vanished (e.g. Redis restarted empty): recreate a topology group once."""
+        stream = cfg.name
+        if group not in cfg.groups:
+            self.ctx.forget_groups(stream)
+            raise NotFound(f"group {group!r} no longer exists on stream {stream!r}", field="group")
+        wait = self.schedule.nogroup_backoff((stream, group), asyncio.get_running_loop().time())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        exists = bool(await self.ctx.redis.exists(stream))
+        created = await self.ctx.create_group(stream, group, "$" if exists else "0")
+        if created:
+            if exists:
+                log.error(
+                    "group %s was missing on existing stream %s: recreated at the end ($). Entries published before "
+                    "now are not delivered to it; rewind with `friday replay` if they must be",
+                    group, stream,
+                )
+            else:
+                log.warning("stream %s vanished (Redis restarted empty?): recreated it with group %s", stream, group)
+
+    # ------------------------------------------------------------------ settle
+    async def ack(self, stream: str, group: str, entry_ids: Sequence[str]) -> int:
+        _check_ids(entry_ids, "ack")
+        await self.ctx.check_group(stream, group)
+        keys = self.ctx.keys
+        async with self.ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(stream, group, *entry_ids)
+            pipe.zrem(keys.retry(stream, group), *entry_ids)
+            pipe.hdel(keys.reasons(stream, group), *entry_ids)
+            acked, _, _ = await pipe.execute()
+        self.ctx.observer.acked(stream, group, int(acked))
+        return int(acked)
+
+    async def extend(self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]) -> int:
+        names.check_consumer(consumer)
+        _check_ids(entry_ids, "extend")
+        await self.ctx.check_group(stream, group)
+        return int(await self.ctx.scripts.extend(keys=[stream], args=[group, consumer, *entry_ids]))
+
+    async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:
+        names.check_entry_id(entry_id)
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidArgument("reason is required: say why the event failed", field="reason")
+        if len(reason) > MAX_REASON_LENGTH:
+            reason = reason[: MAX_REASON_LENGTH - 3] + "..."
+        cfg = await self.ctx.check_group(stream, group)
+        now = now_ms()
+        reply = await self.ctx.scripts.nack(
+            keys=self.ctx.keys.group_keys(stream, group),
+            args=[group, entry_id, reason, now, cfg.max_deliveries, *(cfg.backoff.delay_ms(n) for n in range(1, cfg.max_deliveries + 1))],
+        )
+        outcome = reply[0]
+        observer = self.ctx.observer
+        observer.nacked(stream, group)
+        if outcome == "retry":
+            due = int(reply[1])
+            loop = asyncio.get_running_loop()
+            self.schedule.retry_at((stream, group), loop.time() + max(0, due - now_ms()) / 1000)
+            return NackResult(entry_id, "retry", retry_at_ms=due)
+        if outcome == "dead":
+            observer.dead_lettered(stream, group, 1)
+            log.warning("stream %s group %s: entry %s dead-lettered: %s", stream, group, entry_id, reason)
+            return NackResult(entry_id, "dead_lettered", dead_letter_id=reply[1])
+        if outcome == "gone":
+            observer.gone(stream, group, 1)
+            raise NotFound(f"entry {entry_id} was trimmed or deleted from {stream} before it could be dead-lettered; acked away", field="id")
+        raise NotFound(f"entry {entry_id} is not pending in group {group!r} of {stream!r} (already acked, or never delivered)", field="id")
+
+    # ------------------------------------------------------------------ without a group
+    async def peek_next(self, stream: str, block_ms: int) -> Delivery | None:
+        self.ctx.stream_config(stream)
+        check_read_args(1, block_ms)
+        reply = await self.ctx.redis.xread({stream: "$"}, count=1, block=block_ms if block_ms > 0 else None)
+        if not reply:
+            return None
+        eid, fields = reply[0][1][0]
+        return _delivery(stream, "", "", eid, fields, 0)
+
+    async def subscribe(self, channels: Sequence[str]) -> AsyncIterator[ChannelMessage]:
+        if not channels:
+            raise InvalidArgument("name at least one channel", field="channel")
+        for c in channels:
+            self.ctx.check_channel(c)
+        pubsub = self.ctx.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            try:
+                await pubsub.subscribe(*channels)
+            except (rexc.ConnectionError, OSError) as exc:
+                raise Unavailable(f"Redis is unreachable: {exc}") from exc
+            while True:
+                try:
+                    msg = await pubsub.get_message(timeout=1.0)
+                except (rexc.ConnectionError, OSError) as exc:
+                    raise Unavailable(f"lost the Redis subscription: {exc}") from exc
+                if msg is None or msg.get("type") != "message":
+                    continue
+                payload, meta = codec.decode_channel_message(msg["data"])
+                yield ChannelMessage(channel=msg["channel"], payload=payload, meta=meta)
+        finally:
+            with contextlib.suppress(Exception):  # closing a broken connection
+                await pubsub.aclose()

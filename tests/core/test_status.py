@@ -1,0 +1,24 @@
+"""Status against a real Redis: what it reports matches what Redis holds."""
+
+from __future__ import annotations
+
+from .helpers import pub
+
+
+async def test_status_matches_redis(make_bus, uniq):
+    bus = await make_bus({"events": ["workers", "idle"]}, alert_length=3, alert_pending=1, alert_lag=2)
+    s = f"{uniq}.events"
+    await bus.setup()
+    for i in range(5):
+        await pub(bus, s, {"i": i})
+    await bus.read(s, "workers", "w", count=2)
+    st = await bus.stream_status(s)
+    info = await bus.redis.xinfo_stream(s)
+    assert st.length == info["length"] == 5
+    assert st.first_entry_id == info["first-entry"][0] and st.last_entry_id == info["last-entry"][0]
+    g = {x.name: x for x in st.groups}
+    assert g["workers"].pending == 2 and g["workers"].lag == 3 and [c.name for c in g["workers"].consumers] == ["w"]
+    assert g["idle"].lag == 5 and g["idle"].consumers == []
+    metrics = {(a.group, a.metric) for a in st.alerts}
+    assert {(None, "length"), ("workers", "pending"), ("workers", "lag"), ("idle", "no_consumer"), ("idle", "lag")} <= metrics
+    assert st.oldest_pending_age_ms is not None and st.oldest_pending_age_ms >= 0
