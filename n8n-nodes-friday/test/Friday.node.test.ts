@@ -3,6 +3,7 @@ import { NodeApiError } from 'n8n-workflow';
 import { describe, expect, it } from 'vitest';
 
 import { Friday } from '../nodes/Friday/Friday.node';
+import { DELIVERY_REQUEST_TIMEOUT_MS } from '../nodes/shared/delivery';
 import { BASE_URL, connectionRefused, executeHarness, ok, sidecarError } from './helpers';
 
 const node = new Friday();
@@ -367,6 +368,28 @@ describe('Friday node: acknowledge, reject, status', () => {
 		});
 		expect(out.pairedItem).toEqual({ item: 0 });
 	});
+
+	it.each([
+		['acknowledge', /\/ack$/, { acked: 1 }],
+		[
+			'reject',
+			/\/nack$/,
+			{ id: '1717000000000-0', outcome: 'retry', retry_at_ms: 1, dead_letter_id: null },
+		],
+	] as const)(
+		'%s goes through the shared delivery request (its timeout)',
+		async (operation, path, answer) => {
+			const { ctx, sidecar } = executeHarness(items(triggerItem), {
+				operation,
+				...resolved,
+				reason: 'x',
+			});
+			sidecar.on('POST', path, ok(answer));
+			await node.execute.call(ctx);
+			expect(sidecar.calls).toHaveLength(1);
+			expect(sidecar.calls[0].timeout).toBe(DELIVERY_REQUEST_TIMEOUT_MS);
+		},
+	);
 
 	it('explains a missing delivery (item not from the trigger)', async () => {
 		const { ctx, sidecar } = executeHarness(items({ x: 1 }), {

@@ -2,6 +2,7 @@ import type { ITriggerResponse } from 'n8n-workflow';
 import { NodeApiError, sleep } from 'n8n-workflow';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import { DELIVERY_REQUEST_TIMEOUT_MS } from '../nodes/shared/delivery';
 import { FridayTrigger, defaultConsumerName } from '../nodes/FridayTrigger/FridayTrigger.node';
 import {
 	ACK,
@@ -127,6 +128,35 @@ describe('FridayTrigger consumer group: acknowledge modes', () => {
 		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
 		await sleep(50);
 		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(0);
+	});
+
+	it('acknowledges, rejects and keeps alive through the one delivery request (its timeout)', async () => {
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			options: { keepAlive: 0.02, parallelExecutions: 2 },
+		});
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('1-0', {}), delivery('1-1', {})] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', EXTEND, ok({ extended: 1 }));
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		h.sidecar.on('POST', NACK, ok({ id: '1-1', outcome: 'retry' }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', EXTEND).length).toBeGreaterThan(0));
+		h.emits[0].done!.resolve(successRun());
+		h.emits[1].done!.resolve(failedRun('boom'));
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1));
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(1));
+		const settling = [EXTEND, ACK, NACK].flatMap((path) => h.sidecar.callsTo('POST', path));
+		for (const call of settling) {
+			expect(call.timeout).toBe(DELIVERY_REQUEST_TIMEOUT_MS);
+			expect(call.abortSignal).toBeInstanceOf(AbortSignal);
+			expect(call.credentialType).toBe('fridayApi');
+		}
 	});
 
 	it('default mode: acknowledges after a successful execution', async () => {

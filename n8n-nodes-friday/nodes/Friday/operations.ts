@@ -1,10 +1,11 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, JsonObject } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError, jsonParse } from 'n8n-workflow';
 
+import { deliveryRequest } from '../shared/delivery';
 import { errorMessage, toNodeError } from '../shared/errors';
 import { fridayApiRequest, getFridayBaseUrl, seg } from '../shared/transport';
 
-/** The sidecar accepts 1–1000 events per batch call. */
+/** Events per batch call: the sidecar's own limit (MAX_BATCH, 1000 events per batch). */
 export const MAX_BATCH_EVENTS = 1000;
 
 export interface PublishBody extends IDataObject {
@@ -266,26 +267,25 @@ async function perItem(
 	return output;
 }
 
-/** Acknowledge: POST /streams/{stream}/groups/{group}/ack {ids: [id]}. */
+/** Acknowledge: POST /streams/{stream}/groups/{group}/ack {ids: [id]} (the shared delivery request). */
 export async function acknowledge(
 	this: IExecuteFunctions,
 	items: INodeExecutionData[],
 ): Promise<INodeExecutionData[]> {
 	return await perItem(this, items, async (i, baseUrl) => {
 		const { stream, group, id } = deliveryParameters.call(this, i);
-		const response = (await fridayApiRequest.call(
+		const response = (await deliveryRequest.call(
 			this,
-			'POST',
-			`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/ack`,
+			'ack',
+			{ stream, group },
 			{ ids: [id] },
-			undefined,
 			{ baseUrl, itemIndex: i },
 		)) as { acked?: number };
 		return { stream, group, id, acked: Number(response?.acked ?? 0) };
 	});
 }
 
-/** Reject: POST /streams/{stream}/groups/{group}/nack {id, reason}. */
+/** Reject: POST /streams/{stream}/groups/{group}/nack {id, reason} (the shared delivery request). */
 export async function reject(
 	this: IExecuteFunctions,
 	items: INodeExecutionData[],
@@ -293,12 +293,11 @@ export async function reject(
 	return await perItem(this, items, async (i, baseUrl) => {
 		const { stream, group, id } = deliveryParameters.call(this, i);
 		const reason = String(this.getNodeParameter('reason', i, '') ?? '').trim();
-		const response = (await fridayApiRequest.call(
+		const response = (await deliveryRequest.call(
 			this,
-			'POST',
-			`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/nack`,
+			'nack',
+			{ stream, group },
 			{ id, reason: reason === '' ? 'Rejected by the n8n workflow' : reason },
-			undefined,
 			{ baseUrl, itemIndex: i },
 		)) as IDataObject;
 		return { stream, group, ...response, id: response?.id ?? id };

@@ -20,6 +20,15 @@ const ACK_MODES: AckMode[] = [
 	'laterInWorkflow',
 ];
 
+/** Default Long Poll Wait (block_ms of each read), in milliseconds. */
+export const LONG_POLL_DEFAULT_MS = 25_000;
+/** Shortest Long Poll Wait the trigger accepts (the sidecar would take 0: no wait). */
+export const LONG_POLL_MIN_MS = 1_000;
+/** Longest Long Poll Wait: the sidecar's own limit on block_ms (MAX_BLOCK_MS, 30000 ms). */
+export const LONG_POLL_MAX_MS = 30_000;
+/** Default Keep-Alive Interval in seconds, well below the sidecar's default claim idle time (60 s). */
+export const KEEP_ALIVE_DEFAULT_S = 20;
+
 /** Consumer names allow A-Za-z0-9._-:@ (1–200 characters). */
 export function defaultConsumerName(workflowId: string | undefined): string {
 	const id = String(workflowId ?? '').replace(/[^A-Za-z0-9._:@-]/g, '-');
@@ -48,11 +57,11 @@ export async function readTriggerSettings(this: ITriggerFunctions): Promise<Trig
 	if (!Number.isFinite(parallel) || parallel < 1) {
 		throw new NodeOperationError(this.getNode(), 'Parallel Executions must be 1 or more');
 	}
-	const blockMs = Math.floor(Number(options.blockMs ?? 25000));
-	if (!Number.isFinite(blockMs) || blockMs < 1000 || blockMs > 30000) {
+	const blockMs = Math.floor(Number(options.blockMs ?? LONG_POLL_DEFAULT_MS));
+	if (!Number.isFinite(blockMs) || blockMs < LONG_POLL_MIN_MS || blockMs > LONG_POLL_MAX_MS) {
 		throw new NodeOperationError(
 			this.getNode(),
-			'Long Poll Wait must be between 1000 and 30000 milliseconds',
+			`Long Poll Wait must be between ${LONG_POLL_MIN_MS} and ${LONG_POLL_MAX_MS} milliseconds`,
 		);
 	}
 	const closeTimeout = Number(options.closeTimeout ?? 10);
@@ -60,7 +69,7 @@ export async function readTriggerSettings(this: ITriggerFunctions): Promise<Trig
 		throw new NodeOperationError(this.getNode(), 'Shutdown Grace Period must be 0 or more seconds');
 	}
 
-	const keepAlive = Number(options.keepAlive ?? 20);
+	const keepAlive = Number(options.keepAlive ?? KEEP_ALIVE_DEFAULT_S);
 	if (!Number.isFinite(keepAlive) || keepAlive < 0) {
 		throw new NodeOperationError(this.getNode(), 'Keep-Alive Interval must be 0 or more seconds');
 	}
@@ -265,7 +274,7 @@ export class FridayTrigger implements INodeType {
 						name: 'keepAlive',
 						type: 'number',
 						typeOptions: { minValue: 0 },
-						default: 20,
+						default: KEEP_ALIVE_DEFAULT_S,
 						description:
 							'While an execution runs, tell the sidecar every this many seconds that the event is still being processed, so it is not handed to another consumer. Keep it well below the sidecar claim idle time (60 s by default). 0 turns it off.',
 						displayOptions: {
@@ -278,8 +287,8 @@ export class FridayTrigger implements INodeType {
 						displayName: 'Long Poll Wait (Ms)',
 						name: 'blockMs',
 						type: 'number',
-						typeOptions: { minValue: 1000, maxValue: 30000 },
-						default: 25000,
+						typeOptions: { minValue: LONG_POLL_MIN_MS, maxValue: LONG_POLL_MAX_MS },
+						default: LONG_POLL_DEFAULT_MS,
 						description:
 							'How long one read waits in the sidecar for new events (block_ms). Also used by "Listen for test event".',
 					},

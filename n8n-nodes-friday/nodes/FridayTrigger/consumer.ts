@@ -3,11 +3,17 @@ import { NodeOperationError, sleep } from 'n8n-workflow';
 
 import type {
 	AckMode,
+	DeliveryAction,
 	OutputShape,
 	SidecarChannelMessage,
 	SidecarDelivery,
 } from '../shared/delivery';
-import { buildEventItem, metaFromChannelMessage, metaFromDelivery } from '../shared/delivery';
+import {
+	buildEventItem,
+	deliveryRequest,
+	metaFromChannelMessage,
+	metaFromDelivery,
+} from '../shared/delivery';
 import { errorMessage, toNodeError } from '../shared/errors';
 import { SseParser } from '../shared/sse';
 import { fridayApiRequest, seg, sidecarApiError } from '../shared/transport';
@@ -46,9 +52,17 @@ const FAST_EMPTY_READ_MS = 50;
 export const OUTAGE_REPORT_AFTER = 3;
 /** Attempts to acknowledge / reject one delivery after its execution finished. */
 export const SETTLE_ATTEMPTS = 3;
-/** Upper bound of the read count, whatever the parallel limit. */
-const MAX_READ_COUNT = 100;
-const MAX_REASON_LENGTH = 2000;
+/**
+ * Upper bound of the trigger's read count, whatever the parallel limit. Lower than the
+ * sidecar's own limit (MAX_READ_COUNT, 1000 per read), and so also below the 1000 ids one
+ * acknowledgement may name (MAX_ACK_IDS): "Immediately" acknowledges a whole read at once.
+ */
+const READ_COUNT_CAP = 100;
+/**
+ * A nack reason longer than this is cut (with "…") before it is sent. The sidecar would keep
+ * up to 4096 characters (its MAX_REASON_LENGTH); n8n error messages rarely need that much.
+ */
+const NACK_REASON_CAP = 2000;
 
 /** Sidecar answers worth retrying: no answer at all, 408, 429 and 5xx. */
 export function isRetriable(error: unknown): boolean {
@@ -80,7 +94,7 @@ export function failureReason(run: IRun | undefined, failure?: unknown): string 
 	} else {
 		reason = `n8n execution ended with status "${run.status}"`;
 	}
-	return reason.length > MAX_REASON_LENGTH ? `${reason.slice(0, MAX_REASON_LENGTH - 1)}…` : reason;
+	return reason.length > NACK_REASON_CAP ? `${reason.slice(0, NACK_REASON_CAP - 1)}…` : reason;
 }
 
 /** Counts executions in flight and wakes waiters when one ends. */
@@ -222,7 +236,7 @@ export class FridayConsumer {
 			if (this.stopped) break;
 
 			const free = this.settings.parallel - this.inFlight.count;
-			const count = Math.max(1, Math.min(free, MAX_READ_COUNT));
+			const count = Math.max(1, Math.min(free, READ_COUNT_CAP));
 			const startedAt = Date.now();
 			let deliveries: SidecarDelivery[];
 			try {
@@ -317,7 +331,7 @@ export class FridayConsumer {
 	 */
 	private keepAlive(id: string): AbortController {
 		const stop = new AbortController();
-		const { ackMode, keepAliveMs, stream, group, consumer } = this.settings;
+		const { ackMode, keepAliveMs, consumer } = this.settings;
 		if (ackMode === 'immediately' || keepAliveMs <= 0) return stop;
 		const abortAll = () => stop.abort();
 		this.settleAbort.signal.addEventListener('abort', abortAll, { once: true });
@@ -326,14 +340,7 @@ export class FridayConsumer {
 				await pause(keepAliveMs, stop.signal);
 				if (stop.signal.aborted) break;
 				try {
-					await fridayApiRequest.call(
-						this.ctx,
-						'POST',
-						`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/extend`,
-						{ consumer, ids: [id] },
-						undefined,
-						{ baseUrl: this.settings.baseUrl, timeout: 15_000, abortSignal: stop.signal },
-					);
+					await this.deliveryCall('extend', { consumer, ids: [id] }, stop.signal);
 				} catch (error) {
 					if (stop.signal.aborted) break;
 					this.ctx.logger.warn(
@@ -365,31 +372,28 @@ export class FridayConsumer {
 	}
 
 	private async ack(ids: string[], signal: AbortSignal): Promise<boolean> {
-		const { stream, group } = this.settings;
 		return await this.withRetries(`acknowledge ${ids.join(', ')}`, signal, async () => {
-			await fridayApiRequest.call(
-				this.ctx,
-				'POST',
-				`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/ack`,
-				{ ids },
-				undefined,
-				{ baseUrl: this.settings.baseUrl, timeout: 15_000, abortSignal: signal },
-			);
+			await this.deliveryCall('ack', { ids }, signal);
 		});
 	}
 
 	private async nack(id: string, reason: string): Promise<boolean> {
-		const { stream, group } = this.settings;
 		const signal = this.settleAbort.signal;
 		return await this.withRetries(`reject ${id}`, signal, async () => {
-			await fridayApiRequest.call(
-				this.ctx,
-				'POST',
-				`/api/v1/streams/${seg(stream)}/groups/${seg(group)}/nack`,
-				{ id, reason },
-				undefined,
-				{ baseUrl: this.settings.baseUrl, timeout: 15_000, abortSignal: signal },
-			);
+			await this.deliveryCall('nack', { id, reason }, signal);
+		});
+	}
+
+	/** ack, nack and extend on this trigger's stream and group: the one shared delivery request. */
+	private async deliveryCall(
+		action: DeliveryAction,
+		body: IDataObject,
+		signal: AbortSignal,
+	): Promise<void> {
+		const { stream, group, baseUrl } = this.settings;
+		await deliveryRequest.call(this.ctx, action, { stream, group }, body, {
+			baseUrl,
+			abortSignal: signal,
 		});
 	}
 

@@ -1,5 +1,41 @@
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
+import type { FridayContext } from './transport';
+import { fridayApiRequest, seg } from './transport';
+
+/**
+ * HTTP timeout of one acknowledge, reject or keep-alive call. They answer at once (no long
+ * poll), so this only bounds a sidecar that hangs; the caller retries or the event is
+ * delivered again.
+ */
+export const DELIVERY_REQUEST_TIMEOUT_MS = 15_000;
+
+/** What can be done to a delivery of a consumer group: acknowledge, reject, keep in progress. */
+export type DeliveryAction = 'ack' | 'nack' | 'extend';
+
+/**
+ * The one request for acknowledging (`ack`), rejecting (`nack`) and keeping in progress
+ * (`extend`) deliveries: `POST /api/v1/streams/{stream}/groups/{group}/{action}` through
+ * fridayApiRequest, with DELIVERY_REQUEST_TIMEOUT_MS. The sidecar takes at most 1000 ids per
+ * ack or extend (its MAX_ACK_IDS).
+ */
+export async function deliveryRequest<T = IDataObject>(
+	this: FridayContext,
+	action: DeliveryAction,
+	target: { stream: string; group: string },
+	body: IDataObject,
+	options: { baseUrl?: string; abortSignal?: AbortSignal; itemIndex?: number } = {},
+): Promise<T> {
+	return (await fridayApiRequest.call(
+		this,
+		'POST',
+		`/api/v1/streams/${seg(target.stream)}/groups/${seg(target.group)}/${action}`,
+		body,
+		undefined,
+		{ ...options, timeout: DELIVERY_REQUEST_TIMEOUT_MS },
+	)) as T;
+}
+
 /** Metadata block the sidecar attaches to every event. */
 export interface SidecarEventMetadata {
 	event_id?: string | null;
