@@ -3,7 +3,11 @@ import { NodeApiError, sleep } from 'n8n-workflow';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { DELIVERY_REQUEST_TIMEOUT_MS } from '../nodes/shared/delivery';
-import { FridayTrigger, defaultConsumerName } from '../nodes/FridayTrigger/FridayTrigger.node';
+import {
+	FridayTrigger,
+	KEEP_ALIVE_DEFAULT_S,
+	defaultConsumerName,
+} from '../nodes/FridayTrigger/FridayTrigger.node';
 import {
 	ACK,
 	API_KEY,
@@ -115,19 +119,39 @@ describe('FridayTrigger consumer group: acknowledge modes', () => {
 		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(beats);
 	});
 
-	it('sends no keep-alive when it is turned off', async () => {
-		const h = triggerHarness({ ...STREAM_PARAMS, options: { keepAlive: 0 } });
+	// A run lasting five default keep-alive intervals (and a half), on fake timers.
+	const LONG_RUN_MS = 5.5 * KEEP_ALIVE_DEFAULT_S * 1000;
+
+	async function extendsDuringALongRun(options: Record<string, unknown>): Promise<number> {
+		vi.useFakeTimers();
+		const h = triggerHarness({ ...STREAM_PARAMS, options });
 		h.sidecar.on(
 			'POST',
 			READ,
 			ok({ deliveries: [delivery('1-0', { email_id: 'abc' })] }),
 			hangUntilAborted,
 		);
+		h.sidecar.on('POST', EXTEND, ok({ extended: 1 }));
 		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
 		await start(h);
-		await vi.waitFor(() => expect(h.emits).toHaveLength(1));
-		await sleep(50);
-		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(0);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.emits).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(LONG_RUN_MS);
+		// The execution was still running all along: nothing acknowledged yet.
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		for (const beat of h.sidecar.callsTo('POST', EXTEND)) {
+			expect(beat.body).toEqual({ consumer: 'n8n-wf-1', ids: ['1-0'] });
+		}
+		return h.sidecar.callsTo('POST', EXTEND).length;
+	}
+
+	it('with the default keep-alive, extends a long run every interval (control case)', async () => {
+		expect(await extendsDuringALongRun({})).toBe(5);
+	});
+
+	it('sends no keep-alive when it is turned off', async () => {
+		// 0 must mean off, not "use the default": the same long run makes no extend call at all.
+		expect(await extendsDuringALongRun({ keepAlive: 0 })).toBe(0);
 	});
 
 	it('acknowledges, rejects and keeps alive through the one delivery request (its timeout)', async () => {
