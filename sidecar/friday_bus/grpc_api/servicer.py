@@ -5,6 +5,10 @@ Errors are not handled here: core errors propagate to the error-mapping intercep
 exceptions are inside long-lived calls (Subscribe, PublishStream), where the answer to one
 ack / nack / event carries its error (the core's classification, no status code) and the
 call goes on.
+
+The long-lived calls share one shape (:mod:`.pumps`): loops feed a queue the call drains,
+until the client leaves, a loop fails or the sidecar shuts down. The server side of a
+Subscribe call (credit, ack batching, drain on shutdown) is :mod:`.subscription`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,28 +24,18 @@ import grpc
 from .._proto import eventbus_pb2 as pb
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..core import EventBus, Runtime
-from ..core.errors import FridayError, InvalidArgument, NotFound, Unavailable
-from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT, MAX_ACK_IDS, MAX_IN_FLIGHT
-from ..core.models import Delivery
-from ..core.names import check_entry_id
+from ..core.errors import FridayError, InvalidArgument, Unavailable
+from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT
 from . import convert
+from .pumps import End, until_stopped
+from .subscription import SubscribeCall
 
 log = logging.getLogger("friday.grpc")
 
-# How long one read of a Subscribe call blocks in Redis. A departing client or a shutdown
-# cancels the read at once, so this only bounds how stale a read's `count` can get.
-SUBSCRIBE_BLOCK_MS = 5_000
 # Events read ahead (not yet written) on one PublishStream call.
 PUBLISH_STREAM_WINDOW = 256
-# Deliveries travel in batches of about this much payload (one larger delivery goes alone).
-BATCH_BYTES = 1024 * 1024
-
-
-class _End:
-    """Queue marker: end the Subscribe call (optionally with an error)."""
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
+# Channel messages received ahead (not yet sent) on one SubscribeChannel call.
+CHANNEL_WINDOW = 1024
 
 
 class EventBusServicer(pb_grpc.EventBusServicer):
@@ -81,29 +74,15 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=PUBLISH_STREAM_WINDOW)
 
         async def read() -> None:
-            try:
-                async for m in request_iterator:
-                    await inbox.put(m)
-                await inbox.put(None)  # the client half-closed
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the call
-                await inbox.put(_End(exc))
+            async for m in request_iterator:
+                await inbox.put(m)
+            await inbox.put(End())  # the client half-closed
 
-        async def watch() -> None:
-            await self.stopping.wait()
-            reader.cancel()  # read no more: what was not read is not written
-            await inbox.put(_End(Unavailable("the sidecar is shutting down; send the unanswered events again")))
-
-        reader = asyncio.create_task(read(), name="friday-publish-stream-reader")
-        watcher = asyncio.create_task(watch(), name="friday-publish-stream-watch")
-        try:
-            while True:
-                m = await inbox.get()
-                if m is None:
-                    return
-                if isinstance(m, _End):
-                    raise m.error  # type: ignore[misc]
+        # On shutdown the reader stops: what was read is still written, what was not is not.
+        calls = until_stopped("friday-publish-stream", inbox, {"reader": read()}, stopping=self.stopping,
+                              stopped=Unavailable("the sidecar is shutting down; send the unanswered events again"))
+        async with contextlib.aclosing(calls) as requests:
+            async for m in requests:
                 # One at a time, in order: events are written in the order they were sent.
                 try:
                     result = await bus.publish(convert.publish_request(m.event))
@@ -111,12 +90,6 @@ class EventBusServicer(pb_grpc.EventBusServicer):
                     yield pb.PublishStreamResponse(ref=m.ref, error=convert.error(exc))
                 else:
                     yield pb.PublishStreamResponse(ref=m.ref, result=convert.publish_response(result))
-        finally:
-            for t in (reader, watcher):
-                t.cancel()
-            for t in (reader, watcher):
-                with contextlib.suppress(BaseException):
-                    await t
 
     async def PublishInfo(self, request: pb.PublishInfoRequest, context: grpc.aio.ServicerContext) -> pb.PublishResponse:
         bus = self._bus()
@@ -158,43 +131,28 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         yield pb.SubscribeResponse(
             subscribed=pb.Subscribed(stream=stream, group=group, consumer=consumer, max_in_flight=credit)
         )
-        session = _Subscription(self, bus, request_iterator, stream, group, consumer, credit)
-        async for msg in session.run(initial):
-            yield msg
+        session = SubscribeCall(self.stopping, bus, request_iterator, stream, group, consumer, credit)
+        async with contextlib.aclosing(session.run(initial)) as messages:
+            async for msg in messages:
+                yield msg
 
     # ------------------------------------------------------------------ channels
     async def SubscribeChannel(
         self, request: pb.SubscribeChannelRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ChannelMessage]:
         bus = self._bus()
-        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=1024)
+        inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=CHANNEL_WINDOW)
 
         async def pump() -> None:
-            try:
-                async for m in bus.subscribe(list(request.channels)):
-                    await inbox.put(m)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - handed to the call, which the interceptor maps
-                await inbox.put(_End(exc))
+            # bus.subscribe checks each channel (bus.check_channel); leaving closes the Redis subscription.
+            async for m in bus.subscribe(list(request.channels)):
+                await inbox.put(m)
 
-        async def watch() -> None:
-            await self.stopping.wait()
-            await inbox.put(_End(Unavailable("the sidecar is shutting down; subscribe again")))
-
-        tasks = [asyncio.create_task(pump(), name="friday-channel-pump"), asyncio.create_task(watch(), name="friday-channel-watch")]
-        try:
-            while True:
-                m = await inbox.get()
-                if isinstance(m, _End):
-                    raise m.error  # type: ignore[misc]
+        calls = until_stopped("friday-channel", inbox, {"pump": pump()}, stopping=self.stopping,
+                              stopped=Unavailable("the sidecar is shutting down; subscribe again"))
+        async with contextlib.aclosing(calls) as messages:
+            async for m in messages:
                 yield convert.channel_message(m)
-        finally:
-            for t in tasks:
-                t.cancel()  # the pump's cancellation closes the Redis subscription
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
 
     # ------------------------------------------------------------------ admin
     async def Status(self, request: pb.StatusRequest, context: grpc.aio.ServicerContext) -> pb.StatusResponse:
@@ -241,224 +199,3 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         stream = request.stream if request.HasField("stream") else None
         pairs = await self._bus().list_groups(stream)
         return pb.ListGroupsResponse(groups=[pb.GroupRef(stream=s, name=g) for s, g in pairs])
-
-
-class _Subscription:
-    """One Subscribe call. A pump reads deliveries within the credit; a reader takes the
-    client's messages into an inbox; a worker applies them in order, acks that arrived
-    together in one call to the bus. All three feed one bounded queue that the call drains."""
-
-    def __init__(
-        self,
-        servicer: EventBusServicer,
-        bus: EventBus,
-        requests: AsyncIterator[pb.SubscribeRequest],
-        stream: str,
-        group: str,
-        consumer: str,
-        credit: int,
-    ) -> None:
-        self.servicer = servicer
-        self.bus = bus
-        self.requests = requests
-        self.stream, self.group, self.consumer = stream, group, consumer
-        self.credit = credit
-        self.in_flight: set[str] = set()
-        self.credit_returned = asyncio.Event()
-        # Bounded: a client that sends acks without reading the answers is slowed down.
-        self.out: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * credit + 16)
-        self.inbox: deque[Any] = deque()
-        self.inbox_ready = asyncio.Event()
-        self.inbox_space = asyncio.Event()
-        self.inbox_space.set()
-        self.inbox_max = 2 * credit + 16
-
-    async def run(self, initial: list[Delivery]) -> AsyncIterator[pb.SubscribeResponse]:
-        for msg in self._batches(initial):
-            yield msg
-        tasks = [
-            asyncio.create_task(self._guard(self._pump()), name="friday-subscribe-pump"),
-            asyncio.create_task(self._guard(self._reader()), name="friday-subscribe-reader"),
-            asyncio.create_task(self._guard(self._worker()), name="friday-subscribe-worker"),
-        ]
-        try:
-            while True:
-                item = await self.out.get()
-                if isinstance(item, _End):
-                    if item.error is not None:
-                        raise item.error
-                    return
-                yield item
-        finally:
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
-
-    async def _guard(self, coro: Any) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - handed to the call, which the interceptor maps
-            await self.out.put(_End(exc))
-
-    def _shutdown_drained(self) -> bool:
-        return self.servicer.stopping.is_set() and not self.in_flight
-
-    def _batches(self, deliveries: list[Delivery]) -> list[pb.SubscribeResponse]:
-        """Deliveries as messages of about BATCH_BYTES of payload each; marks them in flight."""
-        out: list[pb.SubscribeResponse] = []
-        batch: list[pb.Delivery] = []
-        size = 0
-        for d in deliveries:
-            self.in_flight.add(d.entry_id)
-            m = convert.delivery(d)
-            if batch and size + len(m.payload_json) > BATCH_BYTES:
-                out.append(pb.SubscribeResponse(deliveries=pb.DeliveryBatch(deliveries=batch)))
-                batch, size = [], 0
-            batch.append(m)
-            size += len(m.payload_json)
-        if batch:
-            out.append(pb.SubscribeResponse(deliveries=pb.DeliveryBatch(deliveries=batch)))
-        return out
-
-    async def _pump(self) -> None:
-        stopping = self.servicer.stopping
-        while not stopping.is_set():
-            free = self.credit - len(self.in_flight)
-            if free <= 0:
-                self.credit_returned.clear()
-                waiters = [asyncio.ensure_future(self.credit_returned.wait()), asyncio.ensure_future(stopping.wait())]
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waiters:
-                        w.cancel()
-                continue
-            read = asyncio.ensure_future(
-                self.bus.read(self.stream, self.group, self.consumer, count=free, block_ms=SUBSCRIBE_BLOCK_MS)
-            )
-            stop = asyncio.ensure_future(stopping.wait())
-            try:
-                await asyncio.wait([read, stop], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-                if not read.done():
-                    # Client gone or shutting down: abandon the read. Entries it may have taken
-                    # stay pending and are reclaimed after claim_idle_ms, like those of any
-                    # departed consumer.
-                    read.cancel()
-                    with contextlib.suppress(BaseException):
-                        await read
-            if read.cancelled():
-                break
-            for msg in self._batches(read.result()):
-                await self.out.put(msg)
-        if self._shutdown_drained():
-            await self.out.put(_End(Unavailable("the sidecar is shutting down; subscribe again")))
-
-    def _release(self, ids: list[str]) -> None:
-        before = len(self.in_flight)
-        self.in_flight.difference_update(ids)
-        if len(self.in_flight) < before:
-            self.credit_returned.set()
-
-    async def _reader(self) -> None:
-        async for msg in self.requests:
-            while len(self.inbox) >= self.inbox_max:
-                self.inbox_space.clear()
-                await self.inbox_space.wait()
-            self.inbox.append(msg)
-            self.inbox_ready.set()
-        self.inbox.append(_HALF_CLOSED)  # the client will send no more acks
-        self.inbox_ready.set()
-
-    async def _next(self) -> Any:
-        while not self.inbox:
-            self.inbox_ready.clear()
-            await self.inbox_ready.wait()
-        self.inbox_space.set()
-        return self.inbox.popleft()
-
-    def _take_acks(self, first: pb.SubscribeAck) -> list[pb.SubscribeAck]:
-        """``first`` and the acks queued right behind it, up to MAX_ACK_IDS ids together.
-        Only well-formed acks are joined; a bad one is applied alone, to answer it alone."""
-        acks = [first]
-        if not _plain_ack(first):
-            return acks
-        total = len(first.ids)
-        while self.inbox:
-            nxt = self.inbox[0]
-            if nxt is _HALF_CLOSED or nxt.WhichOneof("kind") != "ack" or not _plain_ack(nxt.ack):
-                break
-            if total + len(nxt.ack.ids) > MAX_ACK_IDS:
-                break
-            self.inbox.popleft()
-            acks.append(nxt.ack)
-            total += len(nxt.ack.ids)
-        self.inbox_space.set()
-        return acks
-
-    async def _worker(self) -> None:
-        while True:
-            msg = await self._next()
-            if msg is _HALF_CLOSED:
-                # The client half-closed: end the call; what it holds stays pending.
-                await self.out.put(_End())
-                return
-            kind = msg.WhichOneof("kind")
-            if kind == "ack":
-                acks = self._take_acks(msg.ack)
-                ids = [i for a in acks for i in a.ids]
-                try:
-                    await self.bus.ack(self.stream, self.group, ids)
-                except FridayError as exc:
-                    for a in acks:
-                        await self.out.put(pb.SubscribeResponse(ack_result=pb.SubscribeAckResult(ref=a.ref, error=convert.error(exc))))
-                else:
-                    self._release(ids)
-                    for a in acks:
-                        await self.out.put(pb.SubscribeResponse(ack_result=pb.SubscribeAckResult(ref=a.ref)))
-            elif kind == "nack":
-                n = msg.nack
-                try:
-                    result = await self.bus.nack(self.stream, self.group, n.id, n.reason)
-                except FridayError as exc:
-                    if isinstance(exc, NotFound) and exc.field == "id":
-                        self._release([n.id])  # no longer pending: it holds no credit any more
-                    await self.out.put(pb.SubscribeResponse(nack_result=pb.SubscribeNackResult(ref=n.ref, error=convert.error(exc))))
-                else:
-                    self._release([n.id])
-                    await self.out.put(
-                        pb.SubscribeResponse(nack_result=pb.SubscribeNackResult(ref=n.ref, result=convert.nack_response(result)))
-                    )
-            elif kind == "extend":
-                x = msg.extend
-                try:
-                    extended = await self.bus.extend(self.stream, self.group, self.consumer, list(x.ids))
-                except FridayError as exc:
-                    await self.out.put(pb.SubscribeResponse(extend_result=pb.SubscribeExtendResult(ref=x.ref, error=convert.error(exc))))
-                else:
-                    await self.out.put(pb.SubscribeResponse(extend_result=pb.SubscribeExtendResult(ref=x.ref, extended=extended)))
-            else:
-                raise InvalidArgument("`start` may be sent only once, as the first message of a Subscribe call", field="start")
-            if self._shutdown_drained():
-                await self.out.put(_End(Unavailable("the sidecar is shutting down; subscribe again")))
-                return
-
-
-_HALF_CLOSED = object()
-
-
-def _plain_ack(a: pb.SubscribeAck) -> bool:
-    """An ack the bus will take as it is (so it can be joined with others)."""
-    if not 1 <= len(a.ids) <= MAX_ACK_IDS:
-        return False
-    try:
-        for i in a.ids:
-            check_entry_id(i, "ids")
-    except InvalidArgument:
-        return False
-    return True
