@@ -8,7 +8,7 @@ import time
 import pytest
 from friday_bus.core import InvalidArgument, NotFound, PublishRequest
 
-from .helpers import FAST, pub
+from .helpers import FAST, blocked_xreads, pub
 
 
 async def test_publish_consume_ack(make_bus, uniq):
@@ -177,8 +177,15 @@ async def test_peek_next_does_not_touch_groups(make_bus, uniq):
     bus = await make_bus()
     s = f"{uniq}.events"
     await bus.setup()
+    before = await blocked_xreads(bus)
     task = asyncio.create_task(bus.peek_next(s, block_ms=5000))
-    await asyncio.sleep(0.2)
+    for _ in range(500):  # publish only once Redis holds the peek's XREAD blocked (it reads from "$")
+        if await blocked_xreads(bus) > before:
+            break
+        assert not task.done(), task
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("the peek's XREAD never blocked in Redis")
     eid = await pub(bus, s, {"x": 1})
     d = await asyncio.wait_for(task, 6)
     assert d is not None and d.entry_id == eid and d.payload == {"x": 1}
@@ -203,3 +210,20 @@ async def test_extend_keeps_long_work_from_being_reclaimed(make_bus, uniq):
     [again] = await bus.read(s, "workers", "thief", block_ms=1000)
     assert again.entry_id == eid and again.delivery_count == 2
     assert await bus.extend(s, "workers", "slow", [eid]) == 0
+
+
+async def test_nack_of_an_entry_deleted_while_pending_says_it_was_acked_away(make_bus, uniq):
+    bus = await make_bus({"events": {"groups": ["workers"], "max_deliveries": 1}})
+    s = f"{uniq}.events"
+    await bus.setup()
+    eid = await pub(bus, s, {"x": 1})
+    [d] = await bus.read(s, "workers", "w")
+    assert d.entry_id == eid
+    await bus.redis.xdel(s, eid)  # trimmed or deleted by someone else while pending
+    assert [p["message_id"] for p in await bus.redis.xpending_range(s, "workers", "-", "+", 10)] == [eid]
+    with pytest.raises(NotFound) as exc:
+        await bus.nack(s, "workers", eid, "failed")  # its last delivery: it would be dead-lettered, but it is gone
+    assert "acked away" in exc.value.message and exc.value.field == "id"
+    assert await bus.redis.xpending_range(s, "workers", "-", "+", 10) == []
+    assert (await bus.redis.xpending(s, "workers"))["pending"] == 0
+    assert await bus.dlq_list(s) == []  # nothing to dead-letter: no empty dead letter written
