@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
@@ -49,6 +49,19 @@ DEFAULT_ALERT_LAG = 500
 DEFAULT_ALERT_DEAD_LETTERS = 1
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
 MIN_REDIS_VERSION = (7, 0, 0)
+
+# --- Redis topology (standalone, cluster, sentinel), replica acks, timeouts ---------------
+REDIS_MODES = ("standalone", "cluster", "sentinel")
+DEFAULT_REDIS_MODE = "standalone"
+DEFAULT_MIN_REPLICAS_ACK = 0  # replicas that must confirm a publish (WAIT); 0: the master's answer is enough
+MAX_MIN_REPLICAS_ACK = 16
+DEFAULT_REPLICA_ACK_TIMEOUT_MS = 500  # how long a publish waits for those replicas before it answers UNAVAILABLE
+DEFAULT_REDIS_CONNECT_TIMEOUT_S = 5.0  # connecting to a Redis node (or a sentinel)
+DEFAULT_REDIS_SOCKET_TIMEOUT_S = 5.0
+"""Longest wait for one Redis reply. A blocking read's connection waits its block time on top of
+this (see ``core/connection.py``), so a blocked XREADGROUP is never cut by it."""
+DEFAULT_SENTINEL_PORT = 26379
+_URL_TIMEOUT_PARAMS = {"socket_timeout": "redis_socket_timeout_s", "socket_connect_timeout": "redis_connect_timeout_s"}
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
@@ -105,13 +118,70 @@ class Topology:
         return [(s.name, g) for s in self.streams.values() for g in s.groups]
 
 
+def parse_host_ports(text: str, what: str = "FRIDAY_REDIS_SENTINELS") -> list[tuple[str, int]]:
+    """``host:port,host:port`` (IPv6 as ``[::1]:26379``) -> ``[(host, port), ...]``; ValueError saying what to fix."""
+    hint = f"write {what}=host:port,host:port (e.g. 10.0.0.1:{DEFAULT_SENTINEL_PORT},10.0.0.2:{DEFAULT_SENTINEL_PORT})"
+    out: list[tuple[str, int]] = []
+    for pos, raw in enumerate(text.split(","), start=1):
+        entry = raw.strip()
+        if not entry:
+            raise ValueError(f"entry {pos} is empty (stray comma?); {hint}")
+        if "://" in entry:
+            raise ValueError(f"entry {pos} ({entry!r}) is a URL; {hint}")
+        if entry.startswith("["):
+            host, sep, rest = entry[1:].partition("]")
+            if not sep or not rest.startswith(":"):
+                raise ValueError(f"entry {pos} ({entry!r}) has no port after the IPv6 address; {hint}")
+            port_text = rest[1:]
+        else:
+            host, sep, port_text = entry.rpartition(":")
+            if not sep:
+                raise ValueError(f"entry {pos} ({entry!r}) has no port (Sentinel's usual port is {DEFAULT_SENTINEL_PORT}); {hint}")
+            if ":" in host:
+                raise ValueError(f"entry {pos} ({entry!r}): put an IPv6 address in brackets, e.g. [::1]:{DEFAULT_SENTINEL_PORT}")
+        if not host or any(ch.isspace() for ch in host):
+            raise ValueError(f"entry {pos} ({entry!r}) has no host; {hint}")
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise ValueError(f"entry {pos} ({entry!r}) has an invalid port {port_text!r} (1-65535); {hint}")
+        if (host, int(port_text)) in out:
+            raise ValueError(f"entry {pos} ({entry!r}) repeats an earlier sentinel; list each once")
+        out.append((host, int(port_text)))
+    return out
+
+
 class Settings(BaseSettings):
     """Runtime settings, from ``FRIDAY_*`` environment variables (or a ``.env`` file)."""
 
     model_config = SettingsConfigDict(env_prefix="FRIDAY_", env_file=".env", extra="ignore")
 
     redis_url: str | None = Field(
-        default=None, description="redis:// or rediss:// URL. Unset: the sidecar runs its own embedded redis-server."
+        default=None,
+        description="redis:// or rediss:// URL. Unset: the sidecar runs its own embedded redis-server (standalone only). "
+        "cluster mode: any node of the cluster (the others are discovered). sentinel mode: optional, gives the data "
+        "nodes' user, password, TLS (rediss://) and db; its host is not used (the sentinels name the master).",
+    )
+    redis_mode: Literal["standalone", "cluster", "sentinel"] = Field(
+        default=DEFAULT_REDIS_MODE, description="standalone (one Redis), cluster (Redis Cluster) or sentinel (Sentinel-managed master)."
+    )
+    redis_sentinels: str = Field(default="", description="sentinel mode: the sentinels, 'host:port,host:port'.")
+    redis_sentinel_master: str | None = Field(default=None, description="sentinel mode: the name in 'sentinel monitor NAME ...'.")
+    redis_sentinel_username: str | None = Field(default=None, description="sentinel mode: ACL user for the sentinels themselves.")
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="sentinel mode: password of the sentinels themselves (requirepass in sentinel.conf)."
+    )
+    redis_sentinel_tls: bool = Field(
+        default=False, description="sentinel mode: talk TLS to the sentinels (CA and client certificate: the ssl_* options of FRIDAY_REDIS_URL)."
+    )
+    min_replicas_ack: int = Field(
+        default=DEFAULT_MIN_REPLICAS_ACK, description="Replicas that must confirm a publish (WAIT) before it is acknowledged."
+    )
+    replica_ack_timeout_ms: int = Field(
+        default=DEFAULT_REPLICA_ACK_TIMEOUT_MS, description="How long a publish waits for FRIDAY_MIN_REPLICAS_ACK replicas."
+    )
+    redis_connect_timeout_s: float = Field(default=DEFAULT_REDIS_CONNECT_TIMEOUT_S, description="Timeout to connect to a Redis node.")
+    redis_socket_timeout_s: float = Field(
+        default=DEFAULT_REDIS_SOCKET_TIMEOUT_S,
+        description="Longest wait for one Redis reply; a blocking read waits its block time on top of it.",
     )
     data_dir: Path = Field(default=Path("data"), description="Embedded Redis data folder (AOF files).")
     redis_server_bin: str = "redis-server"
@@ -163,6 +233,53 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("redis_mode", mode="before")
+    @classmethod
+    def _mode(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            if v not in REDIS_MODES:
+                raise ValueError(f"must be one of {', '.join(REDIS_MODES)} (got {v!r})")
+        return v
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels(cls, v: str) -> str:
+        v = v.strip()
+        if v:
+            parse_host_ports(v)
+        return v
+
+    @field_validator("redis_sentinel_master", "redis_sentinel_username")
+    @classmethod
+    def _blank_is_unset(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if any(ch.isspace() for ch in v.strip()):
+            raise ValueError("must not contain spaces")
+        return v.strip()
+
+    @field_validator("min_replicas_ack")
+    @classmethod
+    def _replicas(cls, v: int) -> int:
+        if not 0 <= v <= MAX_MIN_REPLICAS_ACK:
+            raise ValueError(f"must be between 0 (no replica needs to confirm) and {MAX_MIN_REPLICAS_ACK}")
+        return v
+
+    @field_validator("replica_ack_timeout_ms")
+    @classmethod
+    def _ack_timeout(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be a positive number of milliseconds (WAIT with 0 would wait forever)")
+        return v
+
+    @field_validator("redis_connect_timeout_s", "redis_socket_timeout_s")
+    @classmethod
+    def _timeout(cls, v: float) -> float:
+        if not 0 < v <= 3600:
+            raise ValueError("must be a number of seconds > 0 and <= 3600")
+        return v
+
     @field_validator(
         "retention", "claim_idle_ms", "max_deliveries", "backoff_initial_ms", "backoff_max_ms",
         "max_payload_bytes", "idempotency_window_s", "claim_interval_ms",
@@ -203,11 +320,89 @@ class Settings(BaseSettings):
             )
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both FRIDAY_TLS_CERT_FILE and FRIDAY_TLS_KEY_FILE, or neither")
+        self._check_redis_topology()
         return self
+
+    def _check_redis_topology(self) -> None:
+        """Mode, sentinels, replica acks and timeouts fit together; ValueError saying how to fix."""
+        mode = self.redis_mode
+        url = urlparse(self.redis_url) if self.redis_url else None
+        if url is not None:
+            # Timeouts given as URL options (``?socket_timeout=10``) keep working: they become the
+            # settings, so that every client built from these settings agrees on them.
+            query = parse_qs(url.query)
+            for param, attr in _URL_TIMEOUT_PARAMS.items():
+                if param not in query:
+                    continue
+                env = f"FRIDAY_{attr.upper()}"
+                try:
+                    value = float(query[param][-1])
+                except ValueError:
+                    raise ValueError(f"FRIDAY_REDIS_URL: {param}={query[param][-1]!r} is not a number; use {env} instead") from None
+                if attr in self.model_fields_set and value != getattr(self, attr):
+                    raise ValueError(f"FRIDAY_REDIS_URL sets {param}={value:g} and {env} sets {getattr(self, attr):g}; keep one ({env})")
+                if not 0 < value <= 3600:
+                    raise ValueError(f"FRIDAY_REDIS_URL: {param} must be > 0 and <= 3600 seconds; use {env} instead")
+                setattr(self, attr, value)
+        sentinel_only = [
+            env for env, is_set in (
+                ("FRIDAY_REDIS_SENTINELS", bool(self.redis_sentinels)),
+                ("FRIDAY_REDIS_SENTINEL_MASTER", self.redis_sentinel_master is not None),
+                ("FRIDAY_REDIS_SENTINEL_USERNAME", self.redis_sentinel_username is not None),
+                ("FRIDAY_REDIS_SENTINEL_PASSWORD", self.redis_sentinel_password is not None),
+                ("FRIDAY_REDIS_SENTINEL_TLS", self.redis_sentinel_tls),
+            ) if is_set
+        ]
+        if mode != "sentinel" and sentinel_only:
+            raise ValueError(
+                f"{', '.join(sentinel_only)} only apply with FRIDAY_REDIS_MODE=sentinel (the mode is {mode}); "
+                "set FRIDAY_REDIS_MODE=sentinel, or unset them"
+            )
+        if mode == "cluster":
+            if url is None:
+                raise ValueError(
+                    "FRIDAY_REDIS_MODE=cluster needs FRIDAY_REDIS_URL naming any node of the cluster, e.g. "
+                    "redis://10.0.0.1:7000 (the others are discovered); the embedded Redis is standalone only"
+                )
+            if url.scheme == "unix":
+                raise ValueError("FRIDAY_REDIS_MODE=cluster: cluster nodes are reached over TCP; use redis://host:port or rediss://host:port")
+            if url.path.strip("/") not in ("", "0"):
+                raise ValueError(f"FRIDAY_REDIS_MODE=cluster: a cluster has only database 0 (FRIDAY_REDIS_URL names /{url.path.strip('/')}); "
+                                 "end the URL with /0 or nothing")
+        if mode == "sentinel":
+            if not self.redis_sentinels:
+                raise ValueError(
+                    "FRIDAY_REDIS_MODE=sentinel needs FRIDAY_REDIS_SENTINELS=host:port,host:port (the sentinels, "
+                    f"usually port {DEFAULT_SENTINEL_PORT}); the embedded Redis is standalone only"
+                )
+            if self.redis_sentinel_master is None:
+                raise ValueError(
+                    "FRIDAY_REDIS_MODE=sentinel needs FRIDAY_REDIS_SENTINEL_MASTER, the name the sentinels monitor "
+                    "('sentinel monitor NAME host port quorum' in sentinel.conf)"
+                )
+            if url is not None and url.scheme == "unix":
+                raise ValueError("FRIDAY_REDIS_MODE=sentinel: the master the sentinels name is reached over TCP; "
+                                 "FRIDAY_REDIS_URL may only be redis:// or rediss:// (user, password, TLS, db), or unset")
+        if self.min_replicas_ack > 0 and self.embedded:
+            raise ValueError(
+                f"FRIDAY_MIN_REPLICAS_ACK={self.min_replicas_ack} needs replicas, and the embedded Redis has none; "
+                "point FRIDAY_REDIS_URL (or FRIDAY_REDIS_MODE=sentinel / cluster) at a Redis with replicas, or set it to 0"
+            )
+        if self.replica_ack_timeout_ms >= self.redis_socket_timeout_s * 1000:
+            raise ValueError(
+                f"FRIDAY_REPLICA_ACK_TIMEOUT_MS ({self.replica_ack_timeout_ms}) must be below FRIDAY_REDIS_SOCKET_TIMEOUT_S "
+                f"({self.redis_socket_timeout_s:g} s), or the socket timeout would cut the WAIT for replicas; lower one or raise the other"
+            )
 
     @property
     def embedded(self) -> bool:
-        return self.redis_url is None
+        """True when the sidecar runs its own redis-server (standalone mode, no FRIDAY_REDIS_URL)."""
+        return self.redis_url is None and self.redis_mode == "standalone"
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """FRIDAY_REDIS_SENTINELS as ``[(host, port), ...]`` (empty outside sentinel mode)."""
+        return parse_host_ports(self.redis_sentinels) if self.redis_sentinels else []
 
 
 def load_settings(**overrides: Any) -> Settings:
