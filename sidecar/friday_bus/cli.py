@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from .core import ConfigError, EventBus, FridayError, PublishRequest, Runtime, load_settings
+from .core.limits import DEFAULT_DLQ_LIST_COUNT
 from .core.models import BusStatus
 
 T = TypeVar("T")
@@ -203,7 +204,7 @@ def dlq() -> None:
 
 @dlq.command("list")
 @click.argument("stream")
-@click.option("--count", default=100, show_default=True)
+@click.option("--count", default=DEFAULT_DLQ_LIST_COUNT, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def dlq_list(stream: str, count: int, as_json: bool) -> None:
     entries = _run(lambda bus: bus.dlq_list(stream, count))

@@ -53,14 +53,6 @@ class FridayError(Exception):
     def retriable(self) -> bool:
         return self.kind.retriable
 
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.kind.value, "message": self.message, "retriable": self.retriable}
-        if self.field:
-            body["field"] = self.field
-        if self.details:
-            body["details"] = self.details
-        return body
-
 
 class InvalidArgument(FridayError):
     """The input is wrong; the same call will never succeed. Nothing was written."""
