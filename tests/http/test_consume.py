@@ -140,7 +140,7 @@ def test_next_without_waiting(api, stream):
 
 def test_extend_keeps_a_long_job_and_only_for_its_owner(api, rds, stream):
     eid = publish(api, stream, {"job": "long"})
-    [d] = read(api, stream, "slow")
+    [_] = read(api, stream, "slow")  # exactly one delivery, now pending for "slow"
     r = api.post(f"/api/v1/streams/{stream}/groups/workers/extend", json={"consumer": "slow", "ids": [eid]})
     assert r.status_code == 200 and r.json() == {"extended": 1}
     r = api.post(f"/api/v1/streams/{stream}/groups/workers/extend", json={"consumer": "other", "ids": [eid]})
