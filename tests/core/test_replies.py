@@ -50,6 +50,7 @@ def test_the_code_decides_not_a_word_in_the_message():
     assert reply_kind("BACKLOG_FULL x.NOGROUP 3 3") is ReplyKind.BACKLOG_FULL
     assert reply_kind("BUSYGROUP Consumer Group name already exists") is not ReplyKind.BUSY
     assert reply_kind("") is ReplyKind.OTHER
+    assert reply_kind("NOAUTH\r\n") is ReplyKind.NOAUTH  # a raw reply read off a socket
 
 
 def test_kind_families():
@@ -123,3 +124,35 @@ async def test_the_facade_names_the_stream_of_a_full_backlog_and_the_busy_code()
     with pytest.raises(Unavailable) as busy:
         await _redis_errors(_raising)(redis_py("READONLY You can't write against a read only replica."))
     assert "READONLY" in busy.value.message
+
+
+@pytest.mark.parametrize("answer, alive", [
+    (b"+PONG\r\n", True),
+    (b"-NOAUTH Authentication required.\r\n", True),  # a Redis that wants a password is there
+    (b"-ERR unknown command\r\n", False),
+    (b"", False),
+])
+def test_embedded_socket_probe_reads_the_reply_kind(tmp_path, answer, alive):
+    import socket
+    import threading
+
+    from friday_bus.core.embedded import socket_alive
+
+    path = tmp_path / "r.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def answer_once() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(answer)
+
+    t = threading.Thread(target=answer_once, daemon=True)
+    t.start()
+    try:
+        assert socket_alive(path) is alive
+    finally:
+        t.join(5)
+        server.close()

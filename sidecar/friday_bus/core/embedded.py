@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError
+from .replies import ReplyKind, reply_kind
 
 log = logging.getLogger("friday.embedded")
 _MAX_SOCKET_PATH = 100
@@ -58,9 +59,13 @@ def socket_alive(path: Path) -> bool:
             s.settimeout(1.0)
             s.connect(str(path))
             s.sendall(b"PING\r\n")
-            return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+            reply = s.recv(64)
     except OSError:
         return False
+    if reply.startswith(b"+PONG"):
+        return True
+    # a Redis that wants a password answers too
+    return reply.startswith(b"-") and reply_kind(reply[1:].decode("utf-8", "replace")) is ReplyKind.NOAUTH
 
 
 class EmbeddedRedis:

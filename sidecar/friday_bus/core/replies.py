@@ -64,7 +64,8 @@ def reply_kind(reply: BaseException | str) -> ReplyKind:
     text = str(reply)
     code = getattr(reply, "status_code", None) if isinstance(reply, BaseException) else None
     if not isinstance(code, str) or not code:
-        code = text.split(" ", 1)[0]
+        words = text.split(maxsplit=1)
+        code = words[0] if words else ""
     kind = _BY_CODE.get(code)
     if kind is not None:
         return kind
