@@ -24,6 +24,10 @@ STATUS_BY_KIND: Mapping[ErrorKind, grpc.StatusCode] = MappingProxyType({
     ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
 })
 
+# The codes a client retries (unary calls, a bounded number of times) or reconnects on
+# (subscriptions): the sidecar restarting, Redis briefly away.
+RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+
 # Trailing metadata of a failed call carrying the core's classification (set by the interceptor).
 MD_KIND = "friday-error-kind"
 MD_FIELD = "friday-error-field"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -51,7 +51,7 @@ async def until_stopped(
     *,
     stopping: asyncio.Event | None = None,
     stopped: BaseException | None = None,
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Run ``loops`` (role -> coroutine; tasks named ``{name}-{role}``) feeding ``out``; yield
     their items until an :class:`End` (raising its error, if any) or ``stopping`` (raising
     ``stopped``)."""

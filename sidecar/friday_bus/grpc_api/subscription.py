@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from .._proto import eventbus_pb2 as pb
@@ -73,7 +73,7 @@ class SubscribeCall:
         self.inbox_space.set()
         self.inbox_max = 2 * credit + 16
 
-    async def run(self, initial: list[Delivery]) -> AsyncIterator[pb.SubscribeResponse]:
+    async def run(self, initial: list[Delivery]) -> AsyncGenerator[pb.SubscribeResponse, None]:
         """The call's messages: ``initial`` (read when the call was confirmed), then whatever
         the pump and the worker queue. Raises the error that ends the call."""
         for msg in self._batches(initial):

@@ -1,0 +1,346 @@
+"""The client side of Subscribe: deliveries, their ack / nack / extend, and reconnection.
+
+A :class:`Subscription` keeps one Subscribe call open for as long as it is iterated, and
+opens a new one when the call fails with a retriable code (the sidecar restarting, Redis
+briefly away). Acks made in the same loop turn travel as one message (up to MAX_ACK_IDS
+ids), which the sidecar applies as one ack. A delivery whose call has ended is settled by
+the unary RPC (Ack, Nack, Extend) instead: it can still be acked after a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from typing import TYPE_CHECKING, Any, Self
+
+import grpc
+
+from .._proto import eventbus_pb2 as pb
+from ..core.errors import FridayError
+from ..core.limits import MAX_ACK_IDS
+from ..core.models import NackResult
+from . import convert
+from ._status import RETRY_CODES
+from .convert import JSONObject
+from .errors import from_error_message, from_rpc_error
+
+if TYPE_CHECKING:
+    from .client import FridayClient
+
+
+class Delivery:
+    """One event delivered to this consumer. It stays pending in the sidecar until
+    :meth:`ack` (done) or :meth:`nack` (failed: redelivered later, or dead-lettered)."""
+
+    __slots__ = ("_session", "_settled", "_sub", "consumer", "delivery_count", "group", "id", "metadata", "payload", "stream")
+
+    def __init__(self, sub: Subscription, session: _Session, m: pb.Delivery) -> None:
+        self.stream = m.stream
+        self.group = m.group
+        self.consumer = m.consumer
+        self.id = m.id
+        self.delivery_count = m.delivery_count
+        self.payload: JSONObject = json.loads(m.payload_json)
+        self.metadata = convert.meta(m.metadata)
+        self._sub = sub
+        self._session = session
+
+    @property
+    def entry_id(self) -> str:
+        return self.id
+
+    def ack(self) -> asyncio.Future[None]:
+        """Acknowledge: the event is done and will not be delivered again to this group.
+
+        ``await delivery.ack()`` waits for the sidecar's confirmation (and raises its error).
+        Without ``await`` the ack is still sent: acks made in the same loop turn travel
+        together, which is the fast way to ack many deliveries."""
+        return self._sub._ack(self)
+
+    async def nack(self, reason: str) -> NackResult:
+        """Reject with ``reason``: redelivered after the stream's backoff, or dead-lettered
+        once delivered max_deliveries times."""
+        return await self._sub._nack(self, reason)
+
+    async def extend(self) -> bool:
+        """Still working on it: restart its claim idle time so that no other consumer reclaims
+        it (call well within the stream's claim_idle_ms). False if it is no longer pending
+        for this consumer (acked, or already reclaimed)."""
+        return await self._sub._extend(self)
+
+    def __repr__(self) -> str:
+        return f"Delivery({self.stream}/{self.group} {self.id} x{self.delivery_count} {self.payload!r})"
+
+
+class _SessionLost(Exception):
+    """The Subscribe call ended before the sidecar answered: use the unary RPC instead."""
+
+
+class _Session:
+    """One Subscribe call: writes (serialised), outstanding acks / nacks by ref."""
+
+    def __init__(self, call: Any) -> None:
+        self.call = call
+        self.alive = True
+        self._refs = itertools.count(1)
+        self._write_lock = asyncio.Lock()
+        self._ack_buffer: list[tuple[str, asyncio.Future[None]]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._waiting: dict[int, list[asyncio.Future[Any]]] = {}
+
+    async def _write(self, msg: pb.SubscribeRequest) -> None:
+        async with self._write_lock:
+            if not self.alive:
+                raise _SessionLost()
+            try:
+                await self.call.write(msg)
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
+                raise _SessionLost() from exc
+
+    def ack(self, entry_id: str) -> asyncio.Future[None]:
+        """Queue an ack; acks queued in the same loop turn go out as one message."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ack_buffer.append((entry_id, fut))
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush())
+        return fut
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the other acks of this loop turn join
+        while self._ack_buffer:
+            batch, self._ack_buffer = self._ack_buffer[:MAX_ACK_IDS], self._ack_buffer[MAX_ACK_IDS:]
+            ref = next(self._refs)
+            self._waiting[ref] = [f for _, f in batch]
+            try:
+                await self._write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=ref, ids=[i for i, _ in batch])))
+            except _SessionLost:
+                self._fail(ref)
+
+    async def extend(self, entry_id: str) -> Any:
+        ref = next(self._refs)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[ref] = [fut]
+        try:
+            await self._write(pb.SubscribeRequest(extend=pb.SubscribeExtend(ref=ref, ids=[entry_id])))
+        except _SessionLost:
+            self._fail(ref)
+        return await fut
+
+    async def nack(self, entry_id: str, reason: str) -> Any:
+        ref = next(self._refs)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[ref] = [fut]
+        try:
+            await self._write(pb.SubscribeRequest(nack=pb.SubscribeNack(ref=ref, id=entry_id, reason=reason)))
+        except _SessionLost:
+            self._fail(ref)
+        return await fut
+
+    def _fail(self, ref: int) -> None:
+        for f in self._waiting.pop(ref, []):
+            if not f.done():
+                f.set_exception(_SessionLost())
+
+    def resolve(self, ref: int, error: pb.Error | None, value: Any) -> None:
+        for f in self._waiting.pop(ref, []):
+            if f.done():
+                continue
+            if error is not None:
+                f.set_exception(from_error_message(error.kind, error.message, error.field))
+            else:
+                f.set_result(value)
+
+    def end(self) -> None:
+        self.alive = False
+        for ref in list(self._waiting):
+            self._fail(ref)
+        for _, f in self._ack_buffer:
+            if not f.done():
+                f.set_exception(_SessionLost())
+        self._ack_buffer = []
+        with contextlib.suppress(Exception):
+            self.call.cancel()
+
+
+_CLOSED = object()
+
+
+class Subscription:
+    """Deliveries of one consumer of a group, with reconnection. Iterate it with ``async for``.
+    Leaving the loop does not end the call: use ``async with client.subscribe(...) as sub``,
+    or :meth:`close` (``FridayClient.close`` closes every subscription)."""
+
+    def __init__(self, client: FridayClient, stream: str, group: str, consumer: str, max_in_flight: int) -> None:
+        self._client = client
+        self.stream, self.group, self.consumer = stream, group, consumer
+        self.max_in_flight = max_in_flight
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._session: _Session | None = None
+        self._subscribed = asyncio.Event()
+        self._fallbacks: set[asyncio.Task[None]] = set()
+        self.reconnects = 0
+
+    # -- lifecycle
+    def _ensure_started(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.create_task(self._run(), name=f"friday-subscribe-{self.stream}-{self.consumer}")
+            self._client._subscriptions.add(self)
+
+    async def wait_subscribed(self) -> None:
+        """Wait until the sidecar confirmed the (re)subscription. Raises its error if it refused."""
+        self._ensure_started()
+        waiter = asyncio.ensure_future(self._subscribed.wait())
+        assert self._task is not None
+        done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            waiter.cancel()
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if isinstance(item, BaseException):
+                    raise item
+            raise FridayError("the subscription ended before the sidecar confirmed it")
+
+    async def close(self) -> None:
+        """End the call. Deliveries not acked stay pending in the sidecar (reclaimed later)."""
+        self._closed = True
+        if self._session is not None:
+            self._session.end()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+        self._queue.put_nowait(_CLOSED)
+        self._client._subscriptions.discard(self)
+
+    async def __aenter__(self) -> Self:
+        self._ensure_started()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Delivery:
+        """The next delivery. Cancelling the wait (e.g. ``asyncio.wait_for``) loses nothing."""
+        self._ensure_started()
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if item is _CLOSED:
+            self._queue.put_nowait(_CLOSED)  # every later call ends too
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            await self.close()
+            raise item
+        return item  # type: ignore[no-any-return]
+
+    # -- the call
+    async def _run(self) -> None:
+        client = self._client
+        attempt = 0
+        while not self._closed:
+            call = client._stub.Subscribe(metadata=client._metadata)
+            session = self._session = _Session(call)
+            try:
+                await call.write(pb.SubscribeRequest(start=pb.SubscribeStart(
+                    stream=self.stream, group=self.group, consumer=self.consumer, max_in_flight=self.max_in_flight)))
+                while True:
+                    msg = await call.read()
+                    if msg is grpc.aio.EOF:
+                        break  # the sidecar ended the call without an error: subscribe again
+                    kind = msg.WhichOneof("kind")
+                    if kind == "deliveries":
+                        for m in msg.deliveries.deliveries:
+                            self._queue.put_nowait(Delivery(self, session, m))
+                    elif kind == "ack_result":
+                        r = msg.ack_result
+                        session.resolve(r.ref, r.error if r.HasField("error") else None, None)
+                    elif kind == "nack_result":
+                        r = msg.nack_result
+                        session.resolve(r.ref, r.error if r.HasField("error") else None,
+                                        convert.nack_result(r.result) if r.HasField("result") else None)
+                    elif kind == "extend_result":
+                        r = msg.extend_result
+                        session.resolve(r.ref, r.error if r.HasField("error") else None, r.extended)
+                    elif kind == "subscribed":
+                        attempt = 0
+                        self._subscribed.set()
+            except grpc.aio.AioRpcError as exc:
+                if self._closed:
+                    return
+                if exc.code() not in RETRY_CODES or not client.reconnect:
+                    self._queue.put_nowait(from_rpc_error(exc))
+                    return
+            except (grpc.aio.UsageError, asyncio.InvalidStateError):
+                if self._closed:
+                    return
+            except Exception as exc:  # noqa: BLE001 - surfaced to the iterating code, not swallowed
+                self._queue.put_nowait(exc)
+                return
+            finally:
+                session.end()
+                self._subscribed.clear()
+            if self._closed:
+                return
+            self.reconnects += 1
+            await asyncio.sleep(client._backoff(attempt))
+            attempt += 1
+
+    # -- settling deliveries
+    def _ack(self, d: Delivery) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        out: asyncio.Future[None] = loop.create_future()
+
+        async def by_unary() -> None:
+            try:
+                await self._client.ack(d.stream, d.group, [d.id])
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the ack
+                if not out.done():
+                    out.set_exception(exc)
+            else:
+                if not out.done():
+                    out.set_result(None)
+
+        def settled(f: asyncio.Future[None]) -> None:
+            if out.done():
+                return
+            exc = None if f.cancelled() else f.exception()
+            if f.cancelled() or isinstance(exc, _SessionLost):
+                self._fallbacks.add(t := loop.create_task(by_unary()))  # the call ended: ack by a unary call
+                t.add_done_callback(self._fallbacks.discard)
+            elif exc is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(None)
+
+        s = d._session
+        if s.alive:
+            s.ack(d.id).add_done_callback(settled)
+        else:
+            self._fallbacks.add(t := loop.create_task(by_unary()))
+            t.add_done_callback(self._fallbacks.discard)
+        return out
+
+    async def _extend(self, d: Delivery) -> bool:
+        s = d._session
+        if s.alive:
+            try:
+                return bool(await s.extend(d.id))
+            except _SessionLost:
+                pass
+        return await self._client.extend(d.stream, d.group, d.consumer, [d.id]) > 0
+
+    async def _nack(self, d: Delivery, reason: str) -> NackResult:
+        s = d._session
+        if s.alive:
+            try:
+                return await s.nack(d.id, reason)  # type: ignore[no-any-return]
+            except _SessionLost:
+                pass
+        return await self._client.nack(d.stream, d.group, d.id, reason)
