@@ -11,6 +11,7 @@ from friday_bus._proto import eventbus_pb2 as pb
 from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
 from friday_bus.client import NotFound
 from friday_bus.core import PublishRequest
+from friday_bus.grpc_api.subscription import SubscribeCall
 
 MD = (("authorization", "Bearer all-key"),)
 
@@ -255,23 +256,65 @@ async def test_publish_gives_up_after_bounded_retries(door):
         await c.close()
 
 
-async def test_acks_sent_together_are_applied_together_and_each_answered(door):
+async def xack_calls(door) -> int:
+    return int((await door.bus.redis.info("commandstats")).get("cmdstat_xack", {}).get("calls", 0))
+
+
+async def until(condition, what: str) -> None:
+    """Wait (bounded) until ``condition()`` holds."""
+    for _ in range(2000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+async def test_acks_sent_together_are_applied_together_and_each_answered(door, monkeypatch):
     s = door.stream()
-    ids = await publish_many(door, s, 6)
+    gate_id, *ids = await publish_many(door, s, 7)
+    # Spy on the bus: every ack call the servicer makes, with its ids. The first (the gate)
+    # waits until the burst below is queued behind it, so that "sent together" is certain.
+    real_ack, applied, gate = door.bus.ack, [], asyncio.Event()
+
+    async def ack(stream, group, entry_ids):
+        applied.append(list(entry_ids))
+        if list(entry_ids) == [gate_id]:
+            await gate.wait()
+        return await real_ack(stream, group, entry_ids)
+
+    monkeypatch.setattr(door.bus, "ack", ack)
+    calls = []
+    init = SubscribeCall.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        calls.append(self)
+
+    monkeypatch.setattr(SubscribeCall, "__init__", recording_init)
     async with door.channel() as ch:
         call = await open_call(pb_grpc.EventBusStub(ch), s, "workers", "w1", 10)
-        assert await read_ids(call, 6) == ids
+        assert await read_ids(call, 7) == [gate_id, *ids]
+        await call.write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=9, ids=[gate_id])))
+        await until(lambda: applied == [[gate_id]], "the gate ack is being applied")
+        xacks_before = await xack_calls(door)
         # three well-formed acks, one malformed between them, then a nack
         for ref, batch in ((1, ids[0:2]), (2, ids[2:3]), (3, ["$"]), (4, ids[3:5])):
             await call.write(pb.SubscribeRequest(ack=pb.SubscribeAck(ref=ref, ids=batch)))
         await call.write(pb.SubscribeRequest(nack=pb.SubscribeNack(ref=5, id=ids[5], reason="no")))
+        [session] = calls
+        await until(lambda: len(session.inbox) == 5, "the burst is queued in the call")
+        gate.set()
         results = {}
-        while len(results) < 5:
+        while len(results) < 6:
             msg = await call.read()
             kind = msg.WhichOneof("kind")
             r = msg.ack_result if kind == "ack_result" else msg.nack_result
             results[r.ref] = r.error.kind if r.HasField("error") else "ok"
-        assert results == {1: "ok", 2: "ok", 3: "invalid_argument", 4: "ok", 5: "ok"}
+        assert results == {9: "ok", 1: "ok", 2: "ok", 3: "invalid_argument", 4: "ok", 5: "ok"}
+        # Applied together: refs 1 and 2 by ONE bus call (one XACK); the malformed one alone,
+        # to answer it alone (refused before Redis); ref 4 after it, alone (a nack follows).
+        assert applied == [[gate_id], ids[0:3], ["$"], ids[3:5]]
+        assert await xack_calls(door) - xacks_before == 1 + 2  # the gate's, then one per bus call
         call.cancel()
     pending = await door.bus.redis.xpending_range(s, "workers", "-", "+", 10)
     assert [p["message_id"] for p in pending] == [ids[5]]  # nacked: pending until its redelivery
