@@ -64,6 +64,12 @@ class FridayClient:
     ``tls``: False (plaintext), True (TLS with the system roots, or ``root_certificates``)
     or ready-made :class:`grpc.ChannelCredentials`. ``retries`` bounds the retries of a
     unary call on UNAVAILABLE; ``reconnect`` lets subscriptions reconnect indefinitely.
+
+    Every call raises the core's error classes: InvalidArgument (the input is wrong: fix it,
+    never retried), NotFound (unknown stream, group, channel or entry), Conflict (the state
+    forbids it), BacklogFull (retry later), Unavailable (still unreachable after ``retries``),
+    plus Unauthenticated / PermissionDenied (fix the API key). Each keeps the status code as
+    ``.grpc_code``.
     """
 
     def __init__(
@@ -106,6 +112,8 @@ class FridayClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close every subscription (their un-acked deliveries stay pending), the publish
+        stream and the channel."""
         for sub in list(self._subscriptions):
             await sub.close()
         if self._publisher is not None:
@@ -142,7 +150,11 @@ class FridayClient:
         """Publish one event to a critical stream or an informational channel.
 
         Goes over one long-lived PublishStream call (``streaming_publish=False``: a unary
-        Publish per event); events published one after another are written in that order."""
+        Publish per event); events published one after another are written in that order.
+        UNAVAILABLE is retried (``retries`` times, with backoff); a retry without
+        ``idempotency_key`` may write the event twice. Raises TypeError / ValueError for a
+        payload that is not a JSON object, and the sidecar's errors (NotFound for an unknown
+        stream, BacklogFull, InvalidArgument...)."""
         msg = convert.publish_message(stream, payload, idempotency_key, correlation_id, source)
         if not self.streaming_publish:
             return convert.publish_result(await self._call("Publish", msg))
@@ -170,14 +182,16 @@ class FridayClient:
 
     async def publish_batch(self, events: Iterable[Event | Mapping[str, Any]]) -> list[PublishResult]:
         """Publish 1 to MAX_BATCH (1000) events, atomically validated (any invalid: nothing written); results in order.
-        Each event is an :class:`Event` or a mapping with the keys of :meth:`publish`."""
+        Each event is an :class:`Event` or a mapping with the keys of :meth:`publish`.
+        Raises InvalidArgument when any is invalid (the message names it: ``events[i]``)."""
         msgs = [convert.event_message(e) for e in events]
         r = await self._call("PublishBatch", pb.PublishBatchRequest(events=msgs))
         return [convert.publish_result(x) for x in r.results]
 
     async def publish_info(self, channel: str, payload: Mapping[str, Any], *, correlation_id: str | None = None,
                            source: str | None = None) -> PublishResult:
-        """Publish to an informational channel (at-most-once: only current subscribers get it)."""
+        """Publish to an informational channel (at-most-once: only current subscribers get it).
+        Raises NotFound when ``channel`` is not a channel of the topology (e.g. a critical stream)."""
         m = pb.PublishInfoRequest(channel=channel, payload_json=convert.dumps(payload))
         if correlation_id is not None:
             m.correlation_id = correlation_id
@@ -187,25 +201,33 @@ class FridayClient:
 
     # -- consume
     def subscribe(self, stream: str, group: str, consumer: str, *, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> Subscription:
-        """Deliveries for ``consumer`` of ``group``; at most ``max_in_flight`` un-acked at once."""
+        """Deliveries for ``consumer`` of ``group``; at most ``max_in_flight`` un-acked at once.
+        Nothing is sent until it is iterated (or entered, or :meth:`Subscription.wait_subscribed`);
+        the sidecar's refusal (NotFound for an unknown group...) is raised by the iteration."""
         return Subscription(self, stream, group, consumer, max_in_flight)
 
     async def ack(self, stream: str, group: str, ids: Sequence[str]) -> int:
-        """Acknowledge entries by id (outside a subscription). Returns how many were pending."""
+        """Acknowledge entries by id (outside a subscription). Returns how many were pending
+        (an id not pending counts 0, no error). At most MAX_ACK_IDS ids; raises InvalidArgument
+        for a malformed id, NotFound for an unknown stream or group."""
         return int((await self._call("Ack", pb.AckRequest(stream=stream, group=group, ids=list(ids)))).acked)
 
     async def extend(self, stream: str, group: str, consumer: str, ids: Sequence[str]) -> int:
-        """Restart the claim idle time of entries still pending for ``consumer``; returns how many."""
+        """Restart the claim idle time of entries still pending for ``consumer``; returns how many
+        (0 for ids acked or reclaimed by another consumer meanwhile)."""
         m = pb.ExtendRequest(stream=stream, group=group, consumer=consumer, ids=list(ids))
         return int((await self._call("Extend", m)).extended)
 
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:
+        """Reject a delivery outside a subscription: redelivered after the stream's backoff, or
+        dead-lettered once delivered max_deliveries times. Raises NotFound if it is not pending."""
         r = await self._call("Nack", pb.NackRequest(stream=stream, group=group, id=entry_id, reason=reason))
         return convert.nack_result(r)
 
     async def subscribe_channel(self, *channels: str) -> AsyncIterator[ChannelMessage]:
         """Messages published on informational channels from now on; reconnects on UNAVAILABLE
-        (messages published while disconnected are not received: channels are at-most-once)."""
+        (messages published while disconnected are not received: channels are at-most-once).
+        Raises NotFound for a name that is not a channel of the topology."""
         attempt = 0
         while True:
             call = self._stub.SubscribeChannel(pb.SubscribeChannelRequest(channels=list(channels)), metadata=self._metadata)
@@ -223,6 +245,7 @@ class FridayClient:
 
     # -- admin
     async def status(self, streams: Sequence[str] = ()) -> BusStatus:
+        """Snapshot of every stream (or the named ones): lengths, groups, consumers, alerts."""
         return convert.bus_status(await self._call("Status", pb.StatusRequest(streams=list(streams))))
 
     async def create_group(self, stream: str, group: str, start: str = "new") -> bool:
@@ -230,6 +253,8 @@ class FridayClient:
         return bool((await self._call("CreateGroup", pb.CreateGroupRequest(stream=stream, group=group, start=start))).created)
 
     async def rewind(self, stream: str, group: str, *, to_id: str | None = None, to_time_ms: int | None = None) -> str:
+        """Move the group's position to ``to_id`` or ``to_time_ms`` (give one): entries after it
+        are delivered again. Returns the group's new last-delivered id."""
         m = pb.RewindRequest(stream=stream, group=group)
         if to_id is not None:
             m.to_id = to_id
@@ -238,27 +263,33 @@ class FridayClient:
         return str((await self._call("Rewind", m)).id)
 
     async def destroy_group(self, stream: str, group: str, *, force: bool = False) -> int:
-        """Destroy a group; returns the pending entries it held."""
+        """Destroy a group; returns the pending entries it held. Raises Conflict while it holds
+        pending entries, unless ``force``."""
         return int((await self._call("DestroyGroup", pb.DestroyGroupRequest(stream=stream, group=group, force=force))).pending)
 
     async def list_dead_letters(self, stream: str, *, count: int = DEFAULT_DLQ_LIST_COUNT, after: str | None = None) -> list[DeadLetter]:
+        """Dead letters of ``stream``, oldest first: at most ``count``, after the id ``after`` (exclusive)."""
         m = pb.ListDeadLettersRequest(stream=stream, count=count)
         if after is not None:
             m.after = after
         return [convert.dead_letter(d) for d in (await self._call("ListDeadLetters", m)).entries]
 
     async def replay_dead_letters(self, stream: str, ids: Sequence[str] | None = None) -> list[ReplayResult]:
-        """Replay the given dead letters, or every one when ``ids`` is None."""
+        """Publish the given dead letters again into their stream (and remove them from the
+        dead letters), or every one when ``ids`` is None. An empty ``ids`` is InvalidArgument."""
         m = pb.ReplayDeadLettersRequest(stream=stream, ids=list(ids or ()), all=ids is None)
         return [convert.replay_result(x) for x in (await self._call("ReplayDeadLetters", m)).replayed]
 
     async def list_streams(self) -> list[StreamInfo]:
+        """The critical streams of the topology with their groups and retention."""
         return [convert.stream_info(s) for s in (await self._call("ListStreams", pb.ListStreamsRequest())).streams]
 
     async def list_channels(self) -> list[str]:
+        """The informational channels of the topology."""
         return list((await self._call("ListChannels", pb.ListChannelsRequest())).channels)
 
     async def list_groups(self, stream: str | None = None) -> list[tuple[str, str]]:
+        """(stream, group) pairs: the topology's plus those created at run time."""
         m = pb.ListGroupsRequest()
         if stream is not None:
             m.stream = stream
