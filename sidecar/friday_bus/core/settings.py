@@ -51,8 +51,9 @@ DEFAULT_SHUTDOWN_GRACE_S = 10.0
 MIN_REDIS_VERSION = (7, 0, 0)
 
 # --- Redis topology (standalone, cluster, sentinel), replica acks, timeouts ---------------
-REDIS_MODES = ("standalone", "cluster", "sentinel")
-DEFAULT_REDIS_MODE = "standalone"
+RedisMode = Literal["standalone", "cluster", "sentinel"]
+REDIS_MODES: tuple[RedisMode, ...] = ("standalone", "cluster", "sentinel")
+DEFAULT_REDIS_MODE: RedisMode = "standalone"
 DEFAULT_MIN_REPLICAS_ACK = 0  # replicas that must confirm a publish (WAIT); 0: the master's answer is enough
 MAX_MIN_REPLICAS_ACK = 16
 DEFAULT_REPLICA_ACK_TIMEOUT_MS = 500  # how long a publish waits for those replicas before it answers UNAVAILABLE
@@ -160,7 +161,7 @@ class Settings(BaseSettings):
         "cluster mode: any node of the cluster (the others are discovered). sentinel mode: optional, gives the data "
         "nodes' user, password, TLS (rediss://) and db; its host is not used (the sentinels name the master).",
     )
-    redis_mode: Literal["standalone", "cluster", "sentinel"] = Field(
+    redis_mode: RedisMode = Field(
         default=DEFAULT_REDIS_MODE, description="standalone (one Redis), cluster (Redis Cluster) or sentinel (Sentinel-managed master)."
     )
     redis_sentinels: str = Field(default="", description="sentinel mode: the sentinels, 'host:port,host:port'.")
