@@ -1,0 +1,147 @@
+"""kill -9 of a master: the same client finds the new master by itself (sentinel, cluster), writes
+succeed again without a new client, and what WAIT confirmed before the crash is still there.
+
+These run after every other test of the session (marker ``topology_failover``) and leave the
+topology healed (``heal_sentinel`` / ``heal_cluster``: the dead node restarted as a replica).
+The figures (refused window) are printed and recorded as test properties; nothing asserts on
+how long a failover took, only that it happened within the harness's bounded wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from friday_bus.core.connection import build_client, close_client, describe, script_then_wait, write_then_wait
+from friday_bus.core.settings import Settings
+from redis import exceptions as rexc
+
+from .servers import FAILOVER_TIMEOUT_S, settings_kwargs
+
+pytestmark = pytest.mark.topology_failover
+
+RETRY_PAUSE_S = 0.05
+XADD_SCRIPT = "return redis.call('XADD', KEYS[1], '*', 'n', ARGV[1])"
+
+
+async def until_it_works(op: Callable[[], Awaitable[Any]], errors: Counter[str]) -> Any:
+    """Retry ``op`` (refusals counted by error type) until it succeeds, within FAILOVER_TIMEOUT_S."""
+    deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+    while True:
+        try:
+            return await op()
+        except (rexc.RedisError, OSError) as exc:
+            errors[type(exc).__name__] += 1
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still refused after {FAILOVER_TIMEOUT_S:.0f} s: {errors}") from exc
+            await asyncio.sleep(RETRY_PAUSE_S)
+
+
+async def test_sentinel_kill9_master_same_client_finds_the_new_one(heal_sentinel, record_property):
+    sset = heal_sentinel
+    s = Settings(_env_file=None, **settings_kwargs(sset.env()))
+    client = build_client(s)
+    try:
+        stream = f"fo.{uuid.uuid4().hex[:8]}"
+        script = client.register_script(XADD_SCRIPT)
+        before = await script_then_wait(client, script, [stream], ["before"], replicas=1, timeout_ms=2000)
+        assert before.replicas == 1  # confirmed by the replica: must survive the crash
+
+        old = sset.kill9_master()
+        killed_at = time.monotonic()
+        errors: Counter[str] = Counter()
+        await until_it_works(lambda: script(keys=[stream], args=["after"]), errors)
+        refused_s = time.monotonic() - killed_at
+
+        new = sset.wait_failover(old)
+        assert new.address != old.address
+        entries = [f["n"] for _, f in await client.xrange(stream)]
+        assert entries == ["before", "after"]  # the confirmed entry survived; the new write went to the new master
+        assert new.call("XLEN", stream) == 2
+
+        d = await describe(client, s)
+        assert d.master == new.address  # (its status may read "disconnected" for a moment: the sentinels re-link)
+        old_entry = [n for n in d.nodes if n.address == old.address]
+        assert old_entry and old_entry[0].role == "replica" and old_entry[0].status != "ok"  # known, and down
+
+        lonely = await write_then_wait(client, ("XADD", stream, "*", "n", "alone"), key=stream, replicas=1, timeout_ms=100)
+        assert (lonely.replicas, lonely.confirmed) == (0, False)  # no replica left to confirm
+
+        sset.heal()  # the old master comes back as a replica of the new one
+        again = await write_then_wait(client, ("XADD", stream, "*", "n", "healed"), key=stream, replicas=1, timeout_ms=2000)
+        assert again.replicas == 1
+        assert old.call("XLEN", stream) == 4
+
+        record_property("sentinel_refused_s", round(refused_s, 2))
+        record_property("sentinel_refusals", dict(errors))
+        print(f"\nsentinel failover: writes refused for {refused_s:.2f} s after kill -9 ({dict(errors)}); "
+              f"{old.address} -> {new.address}")
+    finally:
+        await close_client(client)
+
+
+async def test_cluster_kill9_master_same_client_keeps_writing_every_shard(heal_cluster, record_property):
+    cluster = heal_cluster
+    s = Settings(_env_file=None, **settings_kwargs(cluster.env()))
+    client = build_client(s)
+    try:
+        streams = cluster.keys_on_every_master(f"fo.{uuid.uuid4().hex[:6]}.")
+        script = client.register_script(XADD_SCRIPT)
+        for stream in streams.values():
+            ack = await script_then_wait(client, script, [stream], ["before"], replicas=1, timeout_ms=2000)
+            assert ack.replicas == 1
+
+        streams_written: Counter[str] = Counter()
+        victim_address, victim_stream = next(iter(streams.items()))
+        victim = cluster.by_address(victim_address)
+        heir = cluster.replica_of(victim)
+        slots_before = {m.address: m.slots for m in (await describe(client, s)).masters}[victim.address]
+        cluster.kill9(victim)
+        killed_at = time.monotonic()
+        errors: Counter[str] = Counter()
+        refused: dict[str, float] = {}  # per shard: the last refusal, seconds after the kill
+        deadline = killed_at + FAILOVER_TIMEOUT_S
+        while True:  # rounds of one write per shard, the same client, a registered script (NOSCRIPT on the new master)
+            ok = 0
+            for address, stream in streams.items():
+                try:
+                    await script(keys=[stream], args=["after"])
+                    ok += 1
+                    streams_written[stream] += 1
+                except (rexc.RedisError, OSError) as exc:
+                    errors[type(exc).__name__] += 1
+                    refused[address] = time.monotonic() - killed_at
+            if ok == len(streams):
+                break
+            assert time.monotonic() < deadline, f"still refused after {FAILOVER_TIMEOUT_S:.0f} s: {errors}"
+            await asyncio.sleep(RETRY_PAUSE_S)
+
+        new = cluster.wait_failover(victim)
+        assert new is heir
+        d = await describe(client, s)
+        assert victim.address not in {m.address for m in d.masters} and len(d.masters) == 3
+        assert {m.address: m.slots for m in d.masters}[heir.address] == slots_before
+        assert [n.status for n in d.nodes if n.address == victim.address] not in (["ok"], [])
+        for stream in streams.values():  # every confirmed entry survived, every acknowledged write is there
+            assert [f["n"] for _, f in await client.xrange(stream)] == ["before"] + ["after"] * streams_written[stream]
+
+        lonely = await write_then_wait(client, ("XADD", victim_stream, "*", "n", "alone"), key=victim_stream,
+                                       replicas=1, timeout_ms=100)
+        assert lonely.replicas == 0  # the heir has no replica until the victim comes back
+        cluster.heal()
+        again = await write_then_wait(client, ("XADD", victim_stream, "*", "n", "healed"), key=victim_stream,
+                                      replicas=1, timeout_ms=2000)
+        assert again.replicas == 1 and victim.call_readonly("XLEN", victim_stream) == 3 + streams_written[victim_stream]
+
+        record_property("cluster_refused_s", {a: round(t, 2) for a, t in refused.items()})
+        record_property("cluster_refusals", dict(errors))
+        shards = ", ".join(f"{'victim' if a == victim.address else a} {refused.get(a, 0.0):.2f} s" for a in streams)
+        print(f"\ncluster failover: {victim.address} -> {heir.address}; writes refused after kill -9 until: "
+              f"{shards} ({dict(errors)})")
+    finally:
+        await close_client(client)
