@@ -29,6 +29,11 @@ NOGROUP_PAUSE_S = 1.0
 GroupKey = tuple[str, str]
 """(stream, group)"""
 
+_VANISHED = frozenset({ReplyKind.NOGROUP, ReplyKind.UNBLOCKED})
+"""Replies of a group read that mean the stream or the group is gone: NOGROUP (missing when the
+read starts), UNBLOCKED (Redis 7: ``the stream key no longer exists``, deleted while the read
+was blocked on it). Both are recovered the same way (:meth:`Consuming._recover_nogroup`)."""
+
 
 class ClaimSchedule:
     """When a read of a (stream, group) runs the claim script (due retries, idle entries of
@@ -117,8 +122,11 @@ class Consuming:
                     group, consumer, {stream: ">"}, count=count, block=max(1, int(wait * 1000)) if wait > 0 else None
                 )
             except rexc.ResponseError as exc:
-                if reply_kind(exc) is not ReplyKind.NOGROUP:
+                kind = reply_kind(exc)
+                if kind not in _VANISHED:
                     raise
+                if kind is ReplyKind.UNBLOCKED:
+                    log.warning("stream %s was deleted under a blocked read of group %s: recovering it", stream, group)
                 await self._recover_nogroup(cfg, group)
                 if deadline - loop.time() <= 0:
                     return []
@@ -163,7 +171,9 @@ class Consuming:
         return out
 
     async def _recover_nogroup(self, cfg: StreamConfig, group: str) -> None:
-        """The stream or the group vanished (e.g. Redis restarted empty): recreate a topology group once."""
+        """The stream or the group vanished (Redis restarted empty, the stream was deleted, also under a
+        blocked read): recreate a topology group once. A group created at run time (not in the
+        topology) is not recreated: NotFound says it no longer exists."""
         stream = cfg.name
         if group not in cfg.groups:
             self.ctx.forget_groups(stream)

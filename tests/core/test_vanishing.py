@@ -1,0 +1,79 @@
+"""A stream deleted under a blocked read (Redis 7: ``UNBLOCKED the stream key no longer exists``).
+
+The read must treat it as the stream vanishing (like NOGROUP): recreate a topology stream and
+group, log it, and keep waiting for the rest of its block time instead of failing the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from friday_bus.core import NotFound
+
+from .helpers import pub
+
+SLOW_CLAIM = {"claim_interval_ms": 60_000}
+"""The read blocks in one XREADGROUP for its whole block time (no claim cycle cuts it short)."""
+
+
+async def _blocked_xreadgroups(bus) -> int:
+    return sum(1 for c in await bus.redis.client_list() if c.get("cmd") == "xreadgroup" and "b" in c.get("flags", ""))
+
+
+async def _until_blocked(bus) -> None:
+    for _ in range(500):
+        if await _blocked_xreadgroups(bus):
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the read never blocked in XREADGROUP")
+
+
+async def _until_group_exists(bus, stream: str, group: str) -> None:
+    for _ in range(500):
+        if await bus.redis.exists(stream) and group in {g["name"] for g in await bus.redis.xinfo_groups(stream)}:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"group {group} was not recreated on {stream}")
+
+
+async def test_stream_deleted_under_a_blocked_read_is_recreated_and_the_read_returns(make_bus, uniq, caplog):
+    bus = await make_bus(**SLOW_CLAIM)
+    s = f"{uniq}.events"
+    await bus.setup()
+    read = asyncio.create_task(bus.read(s, "workers", "w", count=10, block_ms=1500))
+    await _until_blocked(bus)
+    await bus.redis.delete(s)
+    assert await asyncio.wait_for(read, 5) == []  # no exception: the rest of the block time gave nothing
+    assert await bus.redis.exists(s)
+    assert [g["name"] for g in await bus.redis.xinfo_groups(s)] == ["workers"]
+    assert "vanished" in caplog.text and s in caplog.text
+    eid = await pub(bus, s, {"after": "delete"})
+    [d] = await bus.read(s, "workers", "w", block_ms=1000)
+    assert (d.entry_id, d.payload) == (eid, {"after": "delete"})
+
+
+async def test_the_read_keeps_waiting_after_the_recovery_and_gets_a_new_event(make_bus, uniq):
+    bus = await make_bus(**SLOW_CLAIM)
+    s = f"{uniq}.events"
+    await bus.setup()
+    read = asyncio.create_task(bus.read(s, "workers", "w", count=10, block_ms=10_000))
+    await _until_blocked(bus)
+    await bus.redis.delete(s)
+    await _until_group_exists(bus, s, "workers")
+    eid = await pub(bus, s, {"n": 1})
+    [d] = await asyncio.wait_for(read, 5)  # the same read, still waiting, delivers it
+    assert (d.entry_id, d.payload, d.delivery_count) == (eid, {"n": 1}, 1)
+
+
+async def test_a_group_created_at_run_time_is_not_recreated_and_the_read_says_so(make_bus, uniq):
+    bus = await make_bus(**SLOW_CLAIM)
+    s = f"{uniq}.events"
+    await bus.setup()
+    assert await bus.create_group(s, "adhoc")
+    read = asyncio.create_task(bus.read(s, "adhoc", "w", block_ms=10_000))
+    await _until_blocked(bus)
+    await bus.redis.delete(s)
+    with pytest.raises(NotFound) as exc:  # as for NOGROUP: only topology groups are recreated
+        await asyncio.wait_for(read, 5)
+    assert "group 'adhoc' no longer exists" in exc.value.message and exc.value.field == "group"
