@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the project needs, only those missing.
 #   scripts/ensure-system.sh run    -> redis-server, python3 venv support, Node.js + npm
-#   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n) and openssl (TLS tests)
+#   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n), openssl (TLS tests)
+#                                      and redis-cli (creates the test cluster; Debian's redis-server depends on it)
 set -euo pipefail
 mode="${1:-run}"
 missing=()
@@ -13,6 +14,7 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 if [ "$mode" = "test" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
