@@ -243,7 +243,10 @@ class EventBusServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Rewind(self, request, context):
-        """Move a group's position so entries after it are delivered again. Role: admin.
+        """Move a group's position so entries after it are delivered again. A target beyond both
+        the stream's last entry (or the group's current position) and now is INVALID_ARGUMENT
+        ("to_time_ms ... is in the future (now is ...)", "to_id ... is after the stream's last
+        entry ..."): the group would skip every event published until then. Role: admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -133,6 +133,7 @@ class Admin:
             if isinstance(to_time_ms, bool) or not isinstance(to_time_ms, int) or not 0 <= to_time_ms <= names.U64_MAX:
                 raise InvalidArgument("to_time_ms must be a Unix time in milliseconds", field="to_time_ms")
             target = names.id_before_time(to_time_ms)
+        await self._check_rewind_target(stream, group, target, to_id, to_time_ms)
         try:
             await self.ctx.redis.xgroup_setid(stream, group, target)
         except rexc.ResponseError as exc:
@@ -140,6 +141,46 @@ class Admin:
                 raise NotFound(f"group {group!r} does not exist on stream {stream!r}", field="group") from exc
             raise
         return target
+
+    async def _check_rewind_target(
+        self, stream: str, group: str, target: str, to_id: str | None, to_time_ms: int | None
+    ) -> None:
+        """Refuse a position beyond the stream's last entry AND beyond now: the group would skip
+        every event published until then (and its lag would read 0). The last entry is the
+        stream's last generated id (0-0 for a stream that never had one), or the group's own
+        position if it is further (a group already there may stay, or be brought back). "Now" is
+        the later of the sidecar's and Redis's clocks (Redis's decides the ids of new entries).
+        Raises NotFound (no such group or stream), InvalidArgument."""
+        ctx = self.ctx
+        groups = {g["name"]: g for g in await ctx.xinfo_groups(stream)}
+        if group not in groups:
+            raise NotFound(f"group {group!r} does not exist on stream {stream!r}", field="group")
+        try:
+            info = await ctx.redis.xinfo_stream(stream)
+        except rexc.ResponseError as exc:
+            if reply_kind(exc).missing:
+                raise NotFound(f"group {group!r} does not exist on stream {stream!r}", field="group") from exc
+            raise
+        last = max(str(info.get("last-generated-id") or "0-0"), str(groups[group]["last-delivered-id"]), key=names.id_key)
+        if names.id_key(target) <= names.id_key(last):
+            return
+        seconds, micros = await ctx.redis.time()
+        now = max(now_ms(), int(seconds) * 1000 + int(micros) // 1000)
+        if names.id_key(target) <= names.id_key(names.id_before_time(now)):
+            return  # after the last entry, but in the past: entries published from now on come after it
+        if to_time_ms is not None:
+            raise InvalidArgument(
+                f"to_time_ms {to_time_ms} is in the future (now is {now}): the group would skip every event "
+                "published until then, and its lag would read 0. Give a time up to now (entries published "
+                "at or after it are delivered again)",
+                field="to_time_ms",
+            )
+        raise InvalidArgument(
+            f"to_id {to_id} is after the stream's last entry {last} and in the future (now is {now}): the group "
+            f"would skip every event published until then, and its lag would read 0. Give an id up to {last} "
+            "(entries after it are delivered again)",
+            field="to_id",
+        )
 
     # ------------------------------------------------------------------ dead letters
     async def dlq_list(self, stream: str, count: int, after: str | None) -> list[DeadLetter]:

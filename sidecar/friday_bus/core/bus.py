@@ -346,7 +346,9 @@ class EventBus:
 
         Give ``to_id`` (entries after it are redelivered) or ``to_time_ms`` (entries published
         at or after that time are redelivered). Pending entries are untouched. Returns the id
-        set. Raises InvalidArgument, NotFound.
+        set. A target beyond both the stream's last entry (or the group's current position)
+        and now is refused (InvalidArgument): the group would skip every event published
+        until then. Raises InvalidArgument, NotFound.
         """
         return await self._admin.rewind(stream, group, to_id, to_time_ms)
 
