@@ -249,3 +249,69 @@ def decode_channel_message(data: str) -> tuple[JSONObject, EventMeta]:
         published_at_ms=ts,
         encoding="friday",
     )
+
+# --- JSON text from clients (HTTP bodies, gRPC payload_json): one parser for both doors ---
+
+_KEY_SHOWN = 60
+
+
+class _RepeatedKey(dict):  # type: ignore[type-arg]
+    """An object whose text repeated a key (kept only until the parse is refused)."""
+
+    __slots__ = ("key",)
+
+
+def _repeat_at(value: Any, prefix: str) -> tuple[str, str]:
+    """(key, path) of the first object in document order that repeats a key (one exists)."""
+    stack: list[tuple[Any, str]] = [(value, prefix)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, _RepeatedKey):
+            return node.key, path
+        if isinstance(node, dict):
+            children = [(v, f"{path}.{k}" if path else str(k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
+    raise AssertionError("a repeated key was seen but not found")  # pragma: no cover
+
+
+def loads_json(text: str, *, prefix: str = "", root: str = "the request body", root_field: str = "body",
+               parse_constant: Any = None) -> Any:
+    """``json.loads(text)``, refusing an object that repeats a key, at any depth.
+
+    Everything else is exactly ``json.loads``: integers of any size stay ints, floats are
+    floats, strings as decoded, the same errors (``ValueError``, ``RecursionError``), and
+    ``parse_constant`` as there (``NaN``/``Infinity`` are accepted unless it refuses them).
+    A repeated key raises :class:`InvalidArgument` naming the key and where it is: ``root``
+    at the top, else the path from ``prefix`` (``payload.nested``, ``events[1].payload``);
+    the error's field is that path (``root_field`` at the top)."""
+    repeated = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal repeated
+        obj = dict(items)
+        if len(obj) == len(items):
+            return obj
+        repeated = True
+        out = _RepeatedKey(obj)
+        seen: set[str] = set()
+        for k, _ in items:
+            if k in seen:
+                out.key = k
+                break
+            seen.add(k)
+        return out
+
+    value = json.loads(text, object_pairs_hook=pairs, parse_constant=parse_constant)
+    if not repeated:
+        return value
+    key, path = _repeat_at(value, prefix)
+    shown = json.dumps(key[:_KEY_SHOWN] + ("..." if len(key) > _KEY_SHOWN else ""), ensure_ascii=False)
+    at_top = path == prefix
+    raise InvalidArgument(
+        f"duplicate key {shown} in {root if at_top else path}: a JSON object must name each key once; remove the repeat",
+        field=root_field if at_top else path,
+    )

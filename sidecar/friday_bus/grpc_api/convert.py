@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from .._proto import eventbus_pb2 as pb
+from ..core.codec import loads_json
 from ..core.errors import FridayError, InvalidArgument
 from ..core.models import (
     Alert,
@@ -34,11 +35,12 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_payload(text: str, field: str = "payload_json") -> dict[str, Any]:
-    """Parse ``payload_json`` into a dict; the core validates keys, size and values."""
+    """Parse ``payload_json`` into a dict (refusing a key repeated in any object, with its path:
+    ``duplicate key "b" in payload_json.a``); the core validates keys, size and values."""
     if not text:
         raise InvalidArgument(f'{field} is required: the text of a JSON object, e.g. {{"email_id": "abc"}}', field=field)
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = loads_json(text, prefix=field, root=field, root_field=field, parse_constant=_reject_constant)
     except RecursionError:
         raise InvalidArgument(f"{field} is nested too deeply; flatten it", field=field) from None
     except ValueError as exc:
