@@ -79,15 +79,17 @@ against Redis 7.0 and Valkey 9.1:
 * so the write and the WAIT go in one non-transactional pipeline: one connection, one round
   trip, ``[write reply, replicas]``.
 
-On a cluster the pipeline must also reach the node that owns the key's slot, and both
-commands must land on the same node connection: :func:`write_then_wait` sends both with
-``target_nodes=<the key's master>`` (one node, so one connection in redis-py's cluster
-pipeline) and turns redirections off. A ``MOVED`` reply means the write was not applied
-there: the slot map is refreshed and the pair sent again to the new owner; an ``ASK`` reply
-(a slot being migrated) sends ``ASKING`` + write + WAIT to the importing node. The WAIT reply
-of a redirected attempt is ignored: it would count the replicas of a connection that wrote
-nothing (redis-py's own redirection would have re-sent the write alone, on another
-connection, and kept that false count: this is why the helper does its own).
+On a cluster the pair must also reach the master that owns the key's slot, on one of its
+connections: :func:`write_then_wait` sends both to ``client.get_node_from_key(key)`` in one
+batch on one connection (``ClusterNode.execute_pipeline``) and follows redirections itself.
+A ``MOVED`` reply means the write was not applied there: the slot map is refreshed and the
+pair sent again to the new owner; an ``ASK`` reply (a slot being migrated) sends ``ASKING``
++ write + WAIT to the importing node. The WAIT reply of a redirected attempt is ignored: it
+counts the replicas of a connection that wrote nothing. redis-py's ClusterPipeline is not
+used for this, because it cannot keep the pair together: its redirection re-sends the write
+alone on another connection (keeping the false count), and its retry after a connection
+failure drops each command's ``target_nodes``, so the keyless WAIT lands on some other node
+and answers "1" for a write it never saw (this happened in the kill -9 test).
 
 How the lead uses it for a publish (EVALSHA of the PUBLISH script)::
 
@@ -124,7 +126,7 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -480,15 +482,13 @@ async def _write_then_wait(client: RedisClient, command: tuple[Any, ...], key: s
     if replicas < 0 or timeout_ms <= 0:
         raise ValueError("replicas must be >= 0 and timeout_ms > 0 (WAIT 0 would wait forever)")
     if replicas == 0:
-        if isinstance(client, RedisCluster):
-            return AckedWrite(await client.execute_command(*command), 0, 0)
         return AckedWrite(await _run_with_fallback(client, command, fallback), 0, 0)
     if isinstance(client, RedisCluster):
         return await _cluster_write_then_wait(client, command, key, replicas, timeout_ms, fallback)
     return await _single_write_then_wait(client, command, replicas, timeout_ms, fallback)
 
 
-async def _run_with_fallback(client: aioredis.Redis, command: tuple[Any, ...], fallback: tuple[Any, ...] | None) -> Any:
+async def _run_with_fallback(client: RedisClient, command: tuple[Any, ...], fallback: tuple[Any, ...] | None) -> Any:
     try:
         return await client.execute_command(*command)
     except rexc.NoScriptError:
@@ -526,6 +526,16 @@ async def _refresh_slots(client: RedisCluster) -> None:
         await client.nodes_manager.initialize()
 
 
+async def _on_one_connection(node: ClusterNode, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` to ``node`` on one of its connections, in one round trip; their replies
+    (an error reply as its exception). Not redis-py's ClusterPipeline: when its first attempt
+    fails to connect it retries with the ``target_nodes`` of each command dropped, and a keyless
+    WAIT then goes to some other node and answers a false count (seen in the failover test)."""
+    cmds = [PipelineCommand(i, *c) for i, c in enumerate(commands)]
+    await node.execute_pipeline(cmds)  # a connection failure while sending raises
+    return [c.result for c in cmds]
+
+
 async def _cluster_write_then_wait(client: RedisCluster, command: tuple[Any, ...], key: str, replicas: int, timeout_ms: int,
                                    fallback: tuple[Any, ...] | None) -> AckedWrite:
     await client.initialize()
@@ -534,13 +544,10 @@ async def _cluster_write_then_wait(client: RedisCluster, command: tuple[Any, ...
     current = command
     for _ in range(MAX_REDIRECTS + 2):  # + the NOSCRIPT fallback
         assert node is not None
-        pipe = client.pipeline()
-        if asking:
-            pipe.execute_command("ASKING", target_nodes=node)
-        pipe.execute_command(*current, target_nodes=node)
-        pipe.execute_command("WAIT", replicas, timeout_ms, target_nodes=node)
+        batch: list[tuple[Any, ...]] = [("ASKING",)] if asking else []
+        batch += [current, ("WAIT", replicas, timeout_ms)]
         try:
-            results = await pipe.execute(raise_on_error=False, allow_redirections=False)
+            results = await _on_one_connection(node, batch)
         except (*_DOWN, rexc.ClusterDownError):
             await _refresh_slots(client)
             raise
