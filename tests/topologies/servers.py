@@ -394,7 +394,9 @@ class Cluster:
     """A Redis Cluster of ``masters`` masters with ``replicas`` replica(s) each, all on loopback."""
 
     def __init__(self, workdir: Path, masters: int = 3, replicas: int = 1, binary: str | None = None,
-                 node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS) -> None:
+                 node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS, require_full_coverage: bool = True) -> None:
+        """``require_full_coverage``: Redis's default (yes) refuses every shard (CLUSTERDOWN) from the
+        moment a dead master is flagged FAIL until its replica took over; no keeps the others serving."""
         self.workdir = workdir
         self.n_masters = masters
         self.n_replicas = replicas
@@ -405,6 +407,7 @@ class Cluster:
             ServerProcess(binary, workdir / f"node{i}", [
                 "--cluster-enabled", "yes", "--cluster-config-file", str(workdir / f"node{i}" / "nodes.conf"),
                 "--cluster-node-timeout", str(node_timeout_ms), "--repl-diskless-sync-delay", "0",
+                "--cluster-require-full-coverage", "yes" if require_full_coverage else "no",
             ], cluster_bus=True, name=f"cluster-node{i}")
             for i in range(masters * (1 + replicas))
         ]

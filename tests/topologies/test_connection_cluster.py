@@ -110,6 +110,9 @@ async def test_write_then_wait_script_fallback_when_no_node_knows_it(client, red
     src = f"-- {uniq()}\nreturn redis.call('XADD', KEYS[1], '*', 'n', ARGV[1])"
     ack = await script_then_wait(client, src, [stream], ["1"], replicas=1, timeout_ms=2000)  # NOSCRIPT -> EVAL
     assert ack.replicas == 1 and await client.xlen(stream) == 1
+    src0 = f"-- {uniq()}\nreturn redis.call('XADD', KEYS[1], '*', 'n', ARGV[1])"
+    ack = await script_then_wait(client, src0, [stream], ["2"], replicas=0, timeout_ms=2000)  # no WAIT, same fallback
+    assert (ack.replicas, ack.confirmed) == (0, True) and await client.xlen(stream) == 2
 
 
 async def test_moved_after_a_resharding(client, redis_cluster):

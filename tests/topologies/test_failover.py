@@ -27,6 +27,7 @@ pytestmark = pytest.mark.topology_failover
 
 RETRY_PAUSE_S = 0.05
 XADD_SCRIPT = "return redis.call('XADD', KEYS[1], '*', 'n', ARGV[1])"
+OTHER_SCRIPT = "return redis.call('INCR', KEYS[1] .. ':{' .. KEYS[1] .. '}')"
 
 
 async def until_it_works(op: Callable[[], Awaitable[Any]], errors: Counter[str]) -> Any:
@@ -48,34 +49,37 @@ async def test_sentinel_kill9_master_same_client_finds_the_new_one(heal_sentinel
     client = build_client(s)
     try:
         stream = f"fo.{uuid.uuid4().hex[:8]}"
-        script = client.register_script(XADD_SCRIPT)
-        before = await script_then_wait(client, script, [stream], ["before"], replicas=1, timeout_ms=2000)
+        publish = client.register_script(XADD_SCRIPT)
+        other = client.register_script(OTHER_SCRIPT)
+        before = await script_then_wait(client, publish, [stream], ["before"], replicas=1, timeout_ms=2000)
         assert before.replicas == 1  # confirmed by the replica: must survive the crash
+        assert await other(keys=[stream]) == 1
 
         old = sset.kill9_master()
         killed_at = time.monotonic()
         errors: Counter[str] = Counter()
-        await until_it_works(lambda: script(keys=[stream], args=["after"]), errors)
+        # the publish path (write + WAIT in one pipeline), retried on the same client until it works
+        after = await until_it_works(
+            lambda: script_then_wait(client, publish, [stream], ["after"], replicas=1, timeout_ms=100), errors)
         refused_s = time.monotonic() - killed_at
+        assert after.replicas == 0  # written on the new master, which has no replica left to confirm it
 
         new = sset.wait_failover(old)
         assert new.address != old.address
         entries = [f["n"] for _, f in await client.xrange(stream)]
         assert entries == ["before", "after"]  # the confirmed entry survived; the new write went to the new master
         assert new.call("XLEN", stream) == 2
+        assert await other(keys=[stream]) == 2  # a registered script: redis-py loads it on the new master (NOSCRIPT)
 
         d = await describe(client, s)
         assert d.master == new.address  # (its status may read "disconnected" for a moment: the sentinels re-link)
         old_entry = [n for n in d.nodes if n.address == old.address]
         assert old_entry and old_entry[0].role == "replica" and old_entry[0].status != "ok"  # known, and down
 
-        lonely = await write_then_wait(client, ("XADD", stream, "*", "n", "alone"), key=stream, replicas=1, timeout_ms=100)
-        assert (lonely.replicas, lonely.confirmed) == (0, False)  # no replica left to confirm
-
         sset.heal()  # the old master comes back as a replica of the new one
         again = await write_then_wait(client, ("XADD", stream, "*", "n", "healed"), key=stream, replicas=1, timeout_ms=2000)
         assert again.replicas == 1
-        assert old.call("XLEN", stream) == 4
+        assert old.call("XLEN", stream) == 3
 
         record_property("sentinel_refused_s", round(refused_s, 2))
         record_property("sentinel_refusals", dict(errors))
@@ -91,12 +95,13 @@ async def test_cluster_kill9_master_same_client_keeps_writing_every_shard(heal_c
     client = build_client(s)
     try:
         streams = cluster.keys_on_every_master(f"fo.{uuid.uuid4().hex[:6]}.")
-        script = client.register_script(XADD_SCRIPT)
+        publish = client.register_script(XADD_SCRIPT)
+        other = client.register_script(OTHER_SCRIPT)
         for stream in streams.values():
-            ack = await script_then_wait(client, script, [stream], ["before"], replicas=1, timeout_ms=2000)
+            ack = await script_then_wait(client, publish, [stream], ["before"], replicas=1, timeout_ms=2000)
             assert ack.replicas == 1
+            assert await other(keys=[stream]) == 1
 
-        streams_written: Counter[str] = Counter()
         victim_address, victim_stream = next(iter(streams.items()))
         victim = cluster.by_address(victim_address)
         heir = cluster.replica_of(victim)
@@ -105,17 +110,21 @@ async def test_cluster_kill9_master_same_client_keeps_writing_every_shard(heal_c
         killed_at = time.monotonic()
         errors: Counter[str] = Counter()
         refused: dict[str, float] = {}  # per shard: the last refusal, seconds after the kill
+        written: Counter[str] = Counter()
+        acks: dict[str, int] = {}
         deadline = killed_at + FAILOVER_TIMEOUT_S
-        while True:  # rounds of one write per shard, the same client, a registered script (NOSCRIPT on the new master)
+        while True:  # rounds of one publish (write + WAIT) per shard, on the same client
             ok = 0
             for address, stream in streams.items():
                 try:
-                    await script(keys=[stream], args=["after"])
-                    ok += 1
-                    streams_written[stream] += 1
+                    ack = await script_then_wait(client, publish, [stream], ["after"], replicas=1, timeout_ms=100)
                 except (rexc.RedisError, OSError) as exc:
-                    errors[type(exc).__name__] += 1
+                    errors[f"{'victim' if address == victim.address else 'other'}:{type(exc).__name__}"] += 1
                     refused[address] = time.monotonic() - killed_at
+                    continue
+                ok += 1
+                written[stream] += 1
+                acks[address] = ack.replicas
             if ok == len(streams):
                 break
             assert time.monotonic() < deadline, f"still refused after {FAILOVER_TIMEOUT_S:.0f} s: {errors}"
@@ -123,20 +132,19 @@ async def test_cluster_kill9_master_same_client_keeps_writing_every_shard(heal_c
 
         new = cluster.wait_failover(victim)
         assert new is heir
+        assert acks[victim.address] == 0 and all(n == 1 for a, n in acks.items() if a != victim.address)  # heir: no replica
         d = await describe(client, s)
         assert victim.address not in {m.address for m in d.masters} and len(d.masters) == 3
         assert {m.address: m.slots for m in d.masters}[heir.address] == slots_before
         assert [n.status for n in d.nodes if n.address == victim.address] not in (["ok"], [])
         for stream in streams.values():  # every confirmed entry survived, every acknowledged write is there
-            assert [f["n"] for _, f in await client.xrange(stream)] == ["before"] + ["after"] * streams_written[stream]
+            assert [f["n"] for _, f in await client.xrange(stream)] == ["before"] + ["after"] * written[stream]
+            assert await other(keys=[stream]) == 2  # registered script: NOSCRIPT on the heir handled by redis-py
 
-        lonely = await write_then_wait(client, ("XADD", victim_stream, "*", "n", "alone"), key=victim_stream,
-                                       replicas=1, timeout_ms=100)
-        assert lonely.replicas == 0  # the heir has no replica until the victim comes back
         cluster.heal()
         again = await write_then_wait(client, ("XADD", victim_stream, "*", "n", "healed"), key=victim_stream,
                                       replicas=1, timeout_ms=2000)
-        assert again.replicas == 1 and victim.call_readonly("XLEN", victim_stream) == 3 + streams_written[victim_stream]
+        assert again.replicas == 1 and victim.call_readonly("XLEN", victim_stream) == 2 + written[victim_stream]
 
         record_property("cluster_refused_s", {a: round(t, 2) for a, t in refused.items()})
         record_property("cluster_refusals", dict(errors))
