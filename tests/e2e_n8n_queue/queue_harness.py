@@ -15,6 +15,10 @@ Builds on tests/e2e_n8n/n8n_harness.py (imported, not copied):
   (``QUEUE_HEALTH_CHECK_ACTIVE``/``QUEUE_HEALTH_CHECK_PORT``) as readiness probe;
 * ``QueueSet``: the whole set, started and closed together.
 
+``queue_env`` also keeps the last 1000 finished Bull jobs (``BULL_RETENTION_ENV``): with
+n8n's default (delete at once) the main sometimes never learns that a job finished, and a
+trigger waiting for the outcome waits forever (see BULL_RETENTION_ENV).
+
 Main and worker must share ``N8N_ENCRYPTION_KEY`` (the worker decrypts the credentials the
 main stored in PostgreSQL); both N8nInstance objects use the harness's fixed key.
 
@@ -28,7 +32,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import redis
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -59,6 +63,23 @@ FAST_STALL_ENV = {
     "QUEUE_WORKER_LOCK_DURATION": "5000",
     "QUEUE_WORKER_LOCK_RENEW_TIME": "1000",
     "QUEUE_WORKER_STALLED_INTERVAL": "2000",
+}
+
+
+# REQUIRED for any trigger that waits for the execution's outcome (emit's donePromise) in
+# queue mode. n8n 2.40 adds Bull jobs with removeOnComplete/removeOnFail = these values
+# (default 0: a finished job is deleted at once), and the main only settles an execution
+# (postExecutePromise -> the trigger's done promise) when Bull's job.finished() returns.
+# job.finished() subscribes to the queue's completion events, then looks the job up in the
+# completed/failed sets: a job the worker finished in that window was already deleted, so
+# the lookup misses it, its event came too early, and job.finished() never settles. Observed
+# here about once per 30 fast executions: the execution stays "running" in the main (absent
+# from the public API), the trigger's done promise never settles, the trigger keeps the
+# event in progress forever and loses one parallel slot for good. Keeping the last N
+# finished jobs closes the window (the lookup finds the job); 1000 jobs cost a few MB.
+BULL_RETENTION_ENV = {
+    "N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED": "1000",
+    "N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED": "1000",
 }
 
 
@@ -204,18 +225,17 @@ class PostgresCluster:
 class BullRedis(RedisServer):
     """The repo's test redis-server, for n8n's Bull queue only (not the sidecar's Redis)."""
 
-    def info(self, section: str = "keyspace") -> str:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-            s.sendall(f"INFO {section}\r\n".encode())
-            return s.recv(65536).decode(errors="replace")
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, decode_responses=True)
 
 
-def queue_env(pg: PostgresCluster, redis: BullRedis, **extra: str) -> dict[str, str]:
-    """Settings main and worker share (n8n's queue-mode documentation)."""
+def queue_env(pg: PostgresCluster, bull: BullRedis, *, keep_finished_jobs: bool = True, **extra: str) -> dict[str, str]:
+    """Settings main and worker share (n8n's queue-mode documentation), plus BULL_RETENTION_ENV
+    unless keep_finished_jobs=False (n8n's defaults, to reproduce the lost done promise)."""
     env = {
         "EXECUTIONS_MODE": "queue",
         "QUEUE_BULL_REDIS_HOST": "127.0.0.1",
-        "QUEUE_BULL_REDIS_PORT": str(redis.port),
+        "QUEUE_BULL_REDIS_PORT": str(bull.port),
         "QUEUE_BULL_PREFIX": "bull",
         "DB_TYPE": "postgresdb",
         "DB_POSTGRESDB_HOST": "127.0.0.1",
@@ -224,8 +244,8 @@ def queue_env(pg: PostgresCluster, redis: BullRedis, **extra: str) -> dict[str, 
         "DB_POSTGRESDB_USER": pg.user,
         "DB_POSTGRESDB_PASSWORD": pg.password,
         "DB_POSTGRESDB_POOL_SIZE": "4",
-        # Both processes log into their own folder; the event log stays per process.
         **FAST_STALL_ENV,
+        **(BULL_RETENTION_ENV if keep_finished_jobs else {}),
     }
     env.update(extra)
     return env
@@ -295,13 +315,14 @@ class QueueSet:
     reverse order, whatever state it is in."""
 
     def __init__(self, install: N8nInstall, root: Path, *, concurrency: int = 5, log_level: str = "info",
-                 extra_env: Mapping[str, str] | None = None) -> None:
+                 keep_finished_jobs: bool = True, extra_env: Mapping[str, str] | None = None) -> None:
         self.install = install
         self.root = Path(root)
         self.pg = PostgresCluster()
         self.redis = BullRedis(self.root / "bull-redis")
         self.concurrency = concurrency
         self.log_level = log_level
+        self.keep_finished_jobs = keep_finished_jobs
         self.extra_env = dict(extra_env or {})
         self.main: N8nInstance | None = None
         self.worker: N8nWorker | None = None
@@ -309,7 +330,7 @@ class QueueSet:
     def start_backends(self) -> None:
         self.pg.start()
         self.redis.start()
-        env = queue_env(self.pg, self.redis, N8N_LOG_LEVEL=self.log_level, **self.extra_env)
+        env = queue_env(self.pg, self.redis, keep_finished_jobs=self.keep_finished_jobs, N8N_LOG_LEVEL=self.log_level, **self.extra_env)
         main_port, main_broker, worker_health, worker_broker = _free_ports(4)
         self.main = N8nInstance(self.install, self.root / "main", port=main_port, broker_port=main_broker, env=env)
         self.worker = N8nWorker(
@@ -358,4 +379,4 @@ class QueueSet:
         self.close()
 
 
-__all__ = ["FAST_STALL_ENV", "PG_HINT", "BullRedis", "N8nError", "N8nWorker", "PostgresCluster", "PostgresNotInstalled", "QueueSet", "queue_env"]
+__all__ = ["BULL_RETENTION_ENV", "FAST_STALL_ENV", "PG_HINT", "BullRedis", "N8nError", "N8nWorker", "PostgresCluster", "PostgresNotInstalled", "QueueSet", "queue_env"]

@@ -53,6 +53,8 @@ def test_main_and_worker_share_queue_database_and_key(config: dict) -> None:
         assert env["DB_POSTGRESDB_HOST"] == "postgres"
         # n8n's Bull queue on its own Redis, not the sidecar's event store.
         assert env["QUEUE_BULL_REDIS_HOST"] == "n8n-redis" and env["QUEUE_BULL_REDIS_PORT"] == "6379"
+        # Finished Bull jobs are kept, so the main always learns a job's outcome (queue_harness.BULL_RETENTION_ENV).
+        assert int(env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED"]) > 0 and int(env["N8N_EXECUTIONS_QUEUE_KEEP_LAST_FAILED"]) > 0
     shared = ("N8N_ENCRYPTION_KEY", "DB_POSTGRESDB_DATABASE", "DB_POSTGRESDB_USER", "DB_POSTGRESDB_PASSWORD", "QUEUE_BULL_REDIS_HOST")
     assert {k: main[k] for k in shared} == {k: worker[k] for k in shared}
     postgres = config["services"]["postgres"]["environment"]

@@ -50,7 +50,7 @@ from friday_e2e import (
     workflow,
 )
 from n8n_harness import N8nInstall, N8nInstance, N8nNotInstalled
-from queue_harness import PostgresNotInstalled, QueueSet
+from queue_harness import BULL_RETENTION_ENV, PostgresNotInstalled, QueueSet
 
 # The regular-mode module's helpers take any object with .n8n, .bus and .describe().
 from tests.e2e_n8n.test_friday_nodes import executions, publish_workflow, running_executions, trigger_meta, wait_settled
@@ -230,6 +230,8 @@ def test_queue_mode_set_up(qenv: QEnv) -> None:
         assert e["QUEUE_BULL_REDIS_PORT"] == str(env.qs.redis.port)
         assert e["N8N_ENCRYPTION_KEY"] == env.n8n.env()["N8N_ENCRYPTION_KEY"]
     assert env.sidecar.redis_url is None  # the sidecar runs on its own embedded Redis
+    for name, value in BULL_RETENTION_ENV.items():  # see queue_harness.BULL_RETENTION_ENV
+        assert env.n8n.env()[name] == value
     assert "n8n worker is now ready" in env.worker.log_text()
     assert f"Concurrency: {WORKER_CONCURRENCY}" in env.worker.log_text()
     # The package is installed in both user folders; the main loaded both node types.
@@ -263,6 +265,9 @@ def test_burst_exactly_once_on_the_worker(qenv: QEnv) -> None:
     assert all(worker_ran(env, r["id"]) for r in runs), env.describe(BURST_WF_ID)
     assert "Worker started execution" not in env.n8n.log_text()
     assert all(f"Enqueued execution {r['id']} " in env.n8n.log_text() for r in runs)
+    # The jobs went through the Bull Redis, which keeps the finished ones (BULL_RETENTION_ENV).
+    with env.qs.redis.client() as bull:
+        assert bull.zcard("bull:jobs:completed") >= n
     stored = env.qs.pg.psql(f"select status, count(*) from execution_entity where \"workflowId\" = '{BURST_WF_ID}' group by status")
     assert stored.split() == [f"success|{n}"]
     # The Friday node on the worker wrote one event per order, no more.
