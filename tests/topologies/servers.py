@@ -717,6 +717,8 @@ class SentinelSet:
             if not p.alive:
                 p.extra_args = [*_without_replicaof(p.extra_args), "--replicaof", HOST, str(master.port)]
                 p.restart()
+            elif p is not master and p.info("replication").get("role") == "master":
+                p.call("REPLICAOF", HOST, master.port)  # an old master left up (the sentinels take ~15 s)
         self.wait_healthy(timeout)
 
 

@@ -10,6 +10,7 @@ from friday_bus.core.connection import (
     client_mode,
     close_client,
     describe,
+    refresh_master,
     script_then_wait,
     socket_timeout_for,
     write_then_wait,
@@ -43,6 +44,7 @@ async def test_client_talks_streams_and_reports_its_server(server):
         assert [(n.address, n.role, n.status) for n in d.nodes] == [(f"127.0.0.1:{server.port}", "master", "ok")]
         assert d.server_version == server.version()
         assert d.as_dict()["masters"][0]["address"] == d.master
+        assert await refresh_master(client) is None  # a sentinel-only duty
     finally:
         await close_client(client)
 

@@ -10,6 +10,7 @@ how long a failover took, only that it happened within the harness's bounded wai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import Counter
@@ -17,7 +18,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from friday_bus.core.connection import build_client, close_client, describe, script_then_wait, write_then_wait
+from friday_bus.core.connection import (
+    build_client,
+    close_client,
+    describe,
+    refresh_master,
+    script_then_wait,
+    write_then_wait,
+)
 from friday_bus.core.settings import Settings
 from redis import exceptions as rexc
 
@@ -26,6 +34,7 @@ from .servers import FAILOVER_TIMEOUT_S, settings_kwargs
 pytestmark = pytest.mark.topology_failover
 
 RETRY_PAUSE_S = 0.05
+REFRESH_S = 0.5
 XADD_SCRIPT = "return redis.call('XADD', KEYS[1], '*', 'n', ARGV[1])"
 OTHER_SCRIPT = "return redis.call('INCR', KEYS[1] .. ':{' .. KEYS[1] .. '}')"
 
@@ -151,5 +160,78 @@ async def test_cluster_kill9_master_same_client_keeps_writing_every_shard(heal_c
         shards = ", ".join(f"{'victim' if a == victim.address else a} {refused.get(a, 0.0):.2f} s" for a in streams)
         print(f"\ncluster failover: {victim.address} -> {heir.address}; writes refused after kill -9 until: "
               f"{shards} ({dict(errors)})")
+    finally:
+        await close_client(client)
+
+
+def landed_on_new_master(sset: Any, old: Any, stream: str, value: str) -> bool:
+    """``value`` is on the master the sentinels name (not ``old``), and did not come from ``old``
+    (which, as long as it still acts as a master, would hold it too)."""
+    master = sset.reported_master()
+    if master is None or master == old.address:
+        return False
+    def values(node: Any) -> set[str]:
+        return {f["i"] for _, f in node.call("XRANGE", stream, "-", "+")}
+    if value not in values(sset.by_address(master)):
+        return False
+    return old.info("replication").get("role") == "slave" or value not in values(old)
+
+
+async def refresh_every(client: Any, interval: float) -> None:
+    while True:
+        with contextlib.suppress(rexc.RedisError, OSError):
+            await refresh_master(client)
+        await asyncio.sleep(interval)
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["refresh_master-every-0.5s", "no-refresh"])
+async def test_sentinel_failover_with_the_old_master_alive_loses_only_unconfirmed_writes(heal_sentinel, record_property, refresh):
+    """SENTINEL FAILOVER while writing: the old master stays up, and until it is demoted a pooled
+    connection may still write to it; those writes are not on the new master (and vanish when
+    the old one resyncs from it). WAIT is what tells them apart: every write confirmed by a
+    replica is on the new master (refusals allowed, losses of confirmed writes not); unconfirmed
+    ones may be lost. With ``refresh_master`` called periodically the client moves over at once."""
+    sset = heal_sentinel
+    s = Settings(_env_file=None, **settings_kwargs(sset.env()))
+    client = build_client(s)
+    try:
+        stream = f"mf.{uuid.uuid4().hex[:8]}"
+        assert (await write_then_wait(client, ("XADD", stream, "*", "i", "0"), key=stream, replicas=1, timeout_ms=2000)).confirmed
+        old = sset.master()
+        refresher = asyncio.create_task(refresh_every(client, REFRESH_S)) if refresh else None
+        next(x for x in sset.sentinels if x.alive).call("SENTINEL", "FAILOVER", sset.name)
+        started = time.monotonic()
+        confirmed: list[str] = ["0"]
+        unconfirmed: list[str] = []
+        errors: Counter[str] = Counter()
+        deadline = time.monotonic() + FAILOVER_TIMEOUT_S
+        i = 0
+        while True:
+            i += 1
+            try:
+                ack = await write_then_wait(client, ("XADD", stream, "*", "i", str(i)), key=stream, replicas=1, timeout_ms=200)
+            except (rexc.RedisError, OSError) as exc:
+                errors[type(exc).__name__] += 1
+                await asyncio.sleep(RETRY_PAUSE_S)
+                continue
+            finally:
+                assert time.monotonic() < deadline, f"no confirmed write on a new master within {FAILOVER_TIMEOUT_S:.0f} s"
+            (confirmed if ack.confirmed else unconfirmed).append(str(i))
+            if landed_on_new_master(sset, old, stream, str(i)):
+                break  # the client writes to the new master now (unconfirmed until the old one follows it)
+        switched_s = time.monotonic() - started
+        if refresher is not None:
+            refresher.cancel()
+        new = sset.master()
+        assert new is not old
+        final = [f["i"] for _, f in new.call("XRANGE", stream, "-", "+")]
+        assert set(confirmed) <= set(final), f"confirmed writes lost: {sorted(set(confirmed) - set(final), key=int)}"
+        lost = sorted(set(unconfirmed) - set(final), key=int)
+        record_property("manual_failover", {"confirmed": len(confirmed), "unconfirmed": len(unconfirmed),
+                                            "unconfirmed_lost": len(lost), "refusals": dict(errors),
+                                            "first_write_on_new_master_s": round(switched_s, 2)})
+        print(f"\nsentinel manual failover (old master alive, {'refresh_master every 0.5 s' if refresh else 'no refresh'}): first write on the new master "
+              f"{switched_s:.2f} s after SENTINEL FAILOVER; {len(confirmed)} writes confirmed, all kept; "
+              f"{len(unconfirmed)} unconfirmed, {len(lost)} of them lost; refusals {dict(errors)}")
     finally:
         await close_client(client)
