@@ -25,8 +25,15 @@ def test_replay_strips_the_codec_dead_letter_prefix():
 def test_every_dead_letter_field_uses_the_prefix_the_replay_strips():
     assert all(f.startswith(codec.DLQ_PREFIX) for f in DLQ_FIELDS)
     assert not codec.F_REPLAYED_FROM.startswith(codec.DLQ_PREFIX)  # the replay passes it on purpose, by argument
-    stripped = codec.strip_dead_letter_fields({f: "x" for f in DLQ_FIELDS} | {codec.F_REPLAYED_FROM: "1-0", "k": "v"})
-    assert stripped == {"k": "v"}
+    stripped = codec.strip_dead_letter_fields({f: "x" for f in DLQ_FIELDS} | {codec.F_TS: "1", codec.F_REPLAYED_FROM: "1-0", "k": "v"})
+    assert stripped == {codec.F_TS: "1", "k": "v"}
+    # a seed entry (no publish-time field) never gets the replay mark: a key of that name is its own
+    seed = codec.strip_dead_letter_fields({f: "x" for f in DLQ_FIELDS} | {codec.F_REPLAYED_FROM: "1-0", "k": "v"})
+    assert seed == {codec.F_REPLAYED_FROM: "1-0", "k": "v"}
+
+
+def test_replay_marks_typed_entries_only():
+    assert f"if src[i] == '{codec.F_TS}' then typed = true end" in scripts.REPLAY
 
 
 @pytest.mark.parametrize("name", ALL_SCRIPTS)

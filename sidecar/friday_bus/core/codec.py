@@ -1,12 +1,24 @@
 """Wire format of an event in a Redis stream entry (pure functions, no I/O).
 
 Friday's existing Python publisher (the seed) writes one field per payload key:
-dicts and lists as JSON text, every other value as ``str(value)``. Friday's existing
+dicts and lists as JSON text (``json.dumps`` with its defaults: ``", "`` and ``": "``
+separators, non-ASCII escaped), every other value as ``str(value)``. Friday's existing
 consumer reads every field back, JSON-decoding values that start with ``{`` or ``[``.
 
-The sidecar writes the same shape, so that consumer keeps working unchanged and gets
-every payload key, and adds reserved fields (prefix ``_friday_``) that payload keys
-cannot use:
+Two wire formats write that shape (``FRIDAY_WIRE_FORMAT``, or a stream's ``wire_format``
+in the topology; docs/wire-format.md):
+
+``seed``
+    exactly what the seed's publisher writes for the same payload: the same keys, the same
+    text, and nothing else. What is given up: the sidecar's own consumers read such an entry
+    as the seed's consumer does (``True`` comes back as the text ``"True"``, ``3`` as
+    ``"3"``; objects and arrays as JSON), and the metadata (source, correlation id, publish
+    time) is not stored: it reads back as the entry id's time, ``encoding="legacy"``.
+    Idempotency keys keep working: they live in their own Redis key, not in the entry. The
+    size limit applies to this encoded form. NaN and Infinity are refused, as in ``typed``.
+``typed`` (the default)
+    the same payload fields (objects and arrays as compact JSON), plus reserved fields
+    (prefix ``_friday_``) that payload keys cannot use:
 
 ``_friday_ts``
     publish time in ms. Its presence marks an entry written by the sidecar.
@@ -18,8 +30,10 @@ cannot use:
 ``_friday_eid``, ``_friday_src``, ``_friday_cid``
     event id (idempotency key), source and correlation id, when given.
 
-Entries without ``_friday_ts`` are decoded the way the seed's consumer does (values are
-text; text that parses as a JSON object or array is decoded) and flagged ``legacy``.
+Entries without ``_friday_ts`` are the seed's (written by its publisher, or in the ``seed``
+format): every key they have is read, ``_friday``-prefixed ones included, and decoded the way
+the seed's consumer does (values are text; text that parses as a JSON object or array is
+decoded); they are flagged ``legacy``.
 """
 
 from __future__ import annotations
@@ -48,7 +62,11 @@ F_DLQ_AT = DLQ_PREFIX + "at"
 # Added to a replayed entry: the id of the dead letter it came from.
 F_REPLAYED_FROM = "_friday_replayed_from"
 
+WIRE_TYPED = "typed"
+WIRE_SEED = "seed"
+
 _COMPACT = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
+_NAN_REFUSED = "payload contains NaN or Infinity, which JSON cannot carry"
 
 
 def _dumps(value: Any) -> str:
@@ -94,7 +112,8 @@ def check_payload_shape(payload: Any) -> None:
 
 
 def check_size(fields: dict[str, str], max_bytes: int) -> None:
-    """The payload's size is measured on its wire form (keys and values, UTF-8), reserved fields excluded."""
+    """The payload's size is measured on its wire form (keys and values, UTF-8), reserved fields
+    excluded; in the ``seed`` format there are none, so every field counts."""
     size = 0
     for k, v in fields.items():
         if not k.startswith(RESERVED_PREFIX):
@@ -126,8 +145,42 @@ def _encode_value(value: Any) -> tuple[str, str | None]:
     raise InvalidArgument(f"unsupported payload value of type {type(value).__name__}", field="payload")
 
 
-def encode_event(payload: JSONObject, meta: EventMeta, published_at_ms: int) -> dict[str, str]:
-    """Encode a validated payload and its metadata into stream entry fields."""
+def _seed_value(value: Any) -> str:
+    """One value as the seed's publisher writes it: ``json.dumps(v)`` (its defaults) for a dict
+    or a list, ``str(v)`` for anything else (``True`` -> ``"True"``, ``None`` -> ``"None"``)."""
+    if isinstance(value, (dict, list)):
+        try:
+            # allow_nan=False only refuses: for every JSON value the text is json.dumps(value)'s
+            return json.dumps(value, allow_nan=False)
+        except ValueError as exc:
+            raise InvalidArgument(_NAN_REFUSED, field="payload") from exc
+        except TypeError as exc:
+            raise InvalidArgument(f"payload is not JSON-serialisable: {exc}", field="payload") from exc
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(_NAN_REFUSED, field="payload")
+    if value is not None and not isinstance(value, (str, int, float)):
+        raise InvalidArgument(f"unsupported payload value of type {type(value).__name__}", field="payload")
+    return str(value)
+
+
+def encode_seed(payload: JSONObject) -> dict[str, str]:
+    """The ``seed`` format: the seed publisher's fields for ``payload``, nothing else (no metadata).
+    An empty payload is refused: a stream entry needs a field, and this format adds none."""
+    if not payload:
+        raise InvalidArgument(
+            "payload is empty; a stream in the seed wire format writes only the payload's keys, and an entry needs one: "
+            "add a key (e.g. {\"event\": ...})",
+            field="payload",
+        )
+    return {key: _seed_value(value) for key, value in payload.items()}
+
+
+def encode_event(payload: JSONObject, meta: EventMeta, published_at_ms: int, wire_format: str = WIRE_TYPED) -> dict[str, str]:
+    """Encode a validated payload (and, in the ``typed`` format, its metadata) into stream entry fields."""
+    if wire_format == WIRE_SEED:
+        return encode_seed(payload)
+    if wire_format != WIRE_TYPED:
+        raise ValueError(f"unknown wire format {wire_format!r}")
     fields: dict[str, str] = {}
     types: dict[str, str] = {}
     for key, value in payload.items():
@@ -182,10 +235,12 @@ def entry_ms(entry_id: str) -> int:
 
 
 def decode_event(entry_id: str, fields: dict[str, str]) -> tuple[JSONObject, EventMeta]:
-    """Decode stream entry fields (written by the sidecar or by the seed's publisher)."""
+    """Decode stream entry fields (written by the sidecar or by the seed's publisher).
+
+    Without ``_friday_ts`` the entry is the seed's: every key is payload, ``_friday*`` ones too."""
     ts = fields.get(F_TS)
     if ts is None:
-        payload = {k: _decode_legacy(v) for k, v in fields.items() if not k.startswith(RESERVED_PREFIX)}
+        payload = {k: _decode_legacy(v) for k, v in fields.items()}
         return payload, EventMeta(published_at_ms=entry_ms(entry_id), encoding="legacy")
     types: dict[str, str] = {}
     raw_types = fields.get(F_TYPES)
@@ -212,8 +267,10 @@ def decode_event(entry_id: str, fields: dict[str, str]) -> tuple[JSONObject, Eve
 
 
 def strip_dead_letter_fields(fields: dict[str, str]) -> dict[str, str]:
-    """The original entry's fields, as they were before dead-lettering."""
-    return {k: v for k, v in fields.items() if not k.startswith(DLQ_PREFIX) and k != F_REPLAYED_FROM}
+    """The original entry's fields, as they were before dead-lettering (and before an earlier
+    replay marked a ``typed`` entry; a seed entry never gets the marker: its keys are its own)."""
+    typed = F_TS in fields
+    return {k: v for k, v in fields.items() if not k.startswith(DLQ_PREFIX) and not (typed and k == F_REPLAYED_FROM)}
 
 
 # --- Pub/Sub channel messages: one JSON object, payload keys plus the same reserved keys ---
@@ -249,6 +306,7 @@ def decode_channel_message(data: str) -> tuple[JSONObject, EventMeta]:
         published_at_ms=ts,
         encoding="friday",
     )
+
 
 # --- JSON text from clients (HTTP bodies, gRPC payload_json): one parser for both doors ---
 

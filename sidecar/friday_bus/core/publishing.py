@@ -39,7 +39,10 @@ class Publishing:
         return EventMeta(event_id=req.event_id, source=req.source, correlation_id=req.correlation_id)
 
     def check(self, req: PublishRequest, now: int) -> CheckedEvent:
-        """Check one event; for a stream, also encode it (the size limit applies to the encoded form)."""
+        """Check one event; for a stream, also encode it in the stream's wire format (the size
+        limit applies to the encoded form). In the ``seed`` format the entry holds the payload
+        fields only: the metadata is not written, and ``event_id`` still dedupes (its key lives
+        beside the entry, see :meth:`_write_streams`)."""
         if not isinstance(req.target, str) or not req.target:
             raise InvalidArgument("stream is required: name a critical stream or an informational channel", field="stream")
         codec.check_payload_shape(req.payload)
@@ -50,7 +53,7 @@ class Publishing:
             codec.validate_payload(req.payload, self.ctx.settings.max_payload_bytes)
             return CheckedEvent("channel", meta)
         cfg = self.ctx.stream_config(req.target)
-        fields = codec.encode_event(req.payload, meta, now)
+        fields = codec.encode_event(req.payload, meta, now, cfg.wire_format)
         codec.check_size(fields, self.ctx.settings.max_payload_bytes)
         return CheckedEvent("stream", meta, cfg, fields)
 
@@ -96,7 +99,9 @@ class Publishing:
         results: list[PublishResult | None],
     ) -> None:
         """One event without idempotency key or cap: a plain XADD. Anything else: one PUBLISH
-        script call, atomic for the whole batch (caps checked before anything is written)."""
+        script call, atomic for the whole batch (caps checked before anything is written).
+        An idempotency key is its own Redis key (``keys.idem``, holding the first entry id),
+        never a field of the entry: it works the same in every wire format."""
         if len(idx) == 1:
             i = idx[0]
             c = checked[i]

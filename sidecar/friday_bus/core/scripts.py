@@ -30,6 +30,7 @@ _NAMES = {
     "F_DLQ_AT": _lua_name(codec.F_DLQ_AT),
     "DLQ_PREFIX": _lua_name(codec.DLQ_PREFIX),
     "DLQ_PREFIX_LEN": str(len(codec.DLQ_PREFIX)),
+    "F_TS": _lua_name(codec.F_TS),
 }
 
 
@@ -276,20 +277,29 @@ return n
 # KEYS: dead-letter stream, target stream. ARGV: dlq id, replayed-from field name.
 # Re-publishes one dead letter's original fields into its stream and removes it from the
 # dead-letter stream, atomically. Returns the new entry id, or false when the dead letter is gone.
+# A typed entry (it has the publish-time field) is marked with the dead letter's id (replacing an
+# earlier mark); a seed entry (the seed's publisher, or the seed wire format) gets back exactly
+# its original fields and no mark: every key of such an entry is payload to its consumers.
 REPLAY = _render(r"""
 local entry = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #entry == 0 then return false end
 local src = entry[1][2]
+local typed = false
+for i = 1, #src, 2 do
+  if src[i] == $F_TS then typed = true end
+end
 local fields = {}
 for i = 1, #src, 2 do
   local k = src[i]
-  if string.sub(k, 1, $DLQ_PREFIX_LEN) ~= $DLQ_PREFIX and k ~= ARGV[2] then
+  if string.sub(k, 1, $DLQ_PREFIX_LEN) ~= $DLQ_PREFIX and not (typed and k == ARGV[2]) then
     fields[#fields + 1] = k
     fields[#fields + 1] = src[i + 1]
   end
 end
-fields[#fields + 1] = ARGV[2]
-fields[#fields + 1] = ARGV[1]
+if typed then
+  fields[#fields + 1] = ARGV[2]
+  fields[#fields + 1] = ARGV[1]
+end
 local id = redis.call('XADD', KEYS[2], '*', unpack(fields))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return id

@@ -49,6 +49,12 @@ DEFAULT_ALERT_LAG = 500
 DEFAULT_ALERT_DEAD_LETTERS = 1
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
 MIN_REDIS_VERSION = (7, 0, 0)
+WIRE_FORMATS = ("typed", "seed")
+DEFAULT_WIRE_FORMAT = "typed"
+"""How events are written into a stream entry (core/codec.py, docs/wire-format.md): ``typed`` adds
+reserved ``_friday_*`` fields (types, metadata); ``seed`` writes exactly what the seed's publisher
+writes, and nothing else."""
+WireFormat = Literal["typed", "seed"]
 
 # --- Redis topology (standalone, cluster, sentinel), replica acks, timeouts ---------------
 RedisMode = Literal["standalone", "cluster", "sentinel"]
@@ -88,6 +94,7 @@ class StreamConfig:
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     backoff: Backoff = field(default_factory=Backoff)
     max_backlog: int | None = None  # hard cap on the stream length; publishing fails when reached
+    wire_format: WireFormat = DEFAULT_WIRE_FORMAT  # how publishing writes entries (see WIRE_FORMATS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,7 @@ class Topology:
             max_deliveries=self.defaults.max_deliveries,
             backoff=self.defaults.backoff,
             max_backlog=self.defaults.max_backlog,
+            wire_format=self.defaults.wire_format,
         )
 
     def groups(self) -> list[tuple[str, str]]:
@@ -201,6 +209,11 @@ class Settings(BaseSettings):
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     idempotency_window_s: int = DEFAULT_IDEMPOTENCY_WINDOW_S
     setup_start: Literal["new", "all"] = "new"
+    wire_format: WireFormat = Field(
+        default=DEFAULT_WIRE_FORMAT,
+        description="How the sidecar writes stream entries: typed (reserved _friday_* fields keep types and metadata) or "
+        "seed (exactly what the seed's publisher writes, nothing else). A stream's wire_format in the topology overrides it.",
+    )
 
     claim_interval_ms: int = DEFAULT_CLAIM_INTERVAL_MS
     trim_interval_s: float = DEFAULT_TRIM_INTERVAL_S
@@ -241,6 +254,15 @@ class Settings(BaseSettings):
             v = v.strip().lower()
             if v not in REDIS_MODES:
                 raise ValueError(f"must be one of {', '.join(REDIS_MODES)} (got {v!r})")
+        return v
+
+    @field_validator("wire_format", mode="before")
+    @classmethod
+    def _wire_format(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            if v not in WIRE_FORMATS:
+                raise ValueError(_wire_format_hint(v))
         return v
 
     @field_validator("redis_sentinels")
@@ -431,8 +453,15 @@ def _int(value: Any, where: str, minimum: int = 1) -> int:
     return value
 
 
+def _wire_format_hint(got: Any) -> str:
+    return (
+        f"must be typed or seed (got {got!r}): typed (the default) keeps types and metadata in reserved _friday_* "
+        "fields; seed writes exactly what Friday's seed publisher writes, for consumers that read every field"
+    )
+
+
 def _stream_config(name: str, spec: dict[str, Any], defaults: StreamConfig, where: str) -> StreamConfig:
-    known = {"groups", "retention", "claim_idle_ms", "max_deliveries", "backoff", "max_backlog"}
+    known = {"groups", "retention", "claim_idle_ms", "max_deliveries", "backoff", "max_backlog", "wire_format"}
     extra = set(spec) - known
     if extra:
         raise ConfigError(f"{where}: unknown keys {sorted(extra)}; allowed: {sorted(known)}")
@@ -463,6 +492,9 @@ def _stream_config(name: str, spec: dict[str, Any], defaults: StreamConfig, wher
         max_backlog = _int(max_backlog, f"{where}.max_backlog")
         if max_backlog <= retention:
             raise ConfigError(f"{where}.max_backlog ({max_backlog}) must be greater than retention ({retention})")
+    wire_format = spec.get("wire_format", defaults.wire_format)
+    if wire_format not in WIRE_FORMATS:
+        raise ConfigError(f"{where}.wire_format {_wire_format_hint(wire_format)}")
     return StreamConfig(
         name=name,
         groups=tuple(groups),
@@ -471,6 +503,7 @@ def _stream_config(name: str, spec: dict[str, Any], defaults: StreamConfig, wher
         max_deliveries=_int(spec.get("max_deliveries", defaults.max_deliveries), f"{where}.max_deliveries"),
         backoff=backoff,
         max_backlog=max_backlog,
+        wire_format=wire_format,
     )
 
 
@@ -506,6 +539,7 @@ def build_topology(settings: Settings, data: dict[str, Any] | None = None) -> To
         max_deliveries=settings.max_deliveries,
         backoff=Backoff(settings.backoff_initial_ms, settings.backoff_multiplier, settings.backoff_max_ms),
         max_backlog=settings.max_backlog,
+        wire_format=settings.wire_format,
     )
     allow_unknown = settings.allow_unknown_streams
     if data is None:
