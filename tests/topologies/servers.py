@@ -209,7 +209,8 @@ class ServerProcess:
             if self.sentinel:
                 cmd.append("--sentinel")
         else:
-            cmd = [self.binary, *common, "--save", "", "--appendonly", "no", *self.extra_args]
+            # no persistence; a replica's first sync starts at once (the default waits 5 s for more replicas)
+            cmd = [self.binary, *common, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", *self.extra_args]
         setpriv = shutil.which("setpriv")
         return ([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []) + cmd
 
@@ -406,7 +407,7 @@ class Cluster:
         self.nodes = [
             ServerProcess(binary, workdir / f"node{i}", [
                 "--cluster-enabled", "yes", "--cluster-config-file", str(workdir / f"node{i}" / "nodes.conf"),
-                "--cluster-node-timeout", str(node_timeout_ms), "--repl-diskless-sync-delay", "0",
+                "--cluster-node-timeout", str(node_timeout_ms),
                 "--cluster-require-full-coverage", "yes" if require_full_coverage else "no",
             ], cluster_bus=True, name=f"cluster-node{i}")
             for i in range(masters * (1 + replicas))

@@ -76,13 +76,15 @@ JSON-ready for ``friday config``, ``friday status`` and ``/readyz``.
 Replica-acknowledged writes (FRIDAY_MIN_REPLICAS_ACK)
 ====================================================
 ``WAIT numreplicas timeout`` returns how many replicas acknowledged *the writes of the
-connection that sends it*: it waits for that connection's last write offset. Checked here
-against Redis 7.0 and Valkey 9.1:
+connection that sends it*: it waits for that connection's last write offset. Checked against
+Redis 7.0 and Valkey 9.1 (tests/topologies/test_wait_facts.py, a replica frozen with SIGSTOP):
 
-* a Lua script cannot call it: ``This Redis command is not allowed from script``;
-* inside MULTI/EXEC it does not block: ``[True, 0]`` at once, so a transaction is no way;
-* on another connection (a fresh one, or one of the pool that wrote earlier) it answers at
-  once with the replicas that caught up with *that* connection's old writes: a false "1";
+* in a Lua script Redis refuses it (``This Redis command is not allowed from script``);
+  Valkey runs it but does not block, and counts only the writes made *before* the script
+  (the script's own are propagated after it): a false "1";
+* inside MULTI/EXEC it does not block either: answered at once, so a transaction is no way;
+* on another connection (one of the pool that wrote earlier) it answers at once with the
+  replicas that caught up with *that* connection's old writes: a false "1";
 * so the write and the WAIT go in one non-transactional pipeline: one connection, one round
   trip, ``[write reply, replicas]``.
 
@@ -113,6 +115,15 @@ answered by sending the script's source with EVAL, once. Errors of the write its
 script's ``error_reply``, WRONGTYPE...) are raised as redis-py raised them; a connection
 lost after the write was sent is raised too (``ConnectionError``/``TimeoutError``): the
 entry may or may not exist. With ``replicas=0`` the write runs alone (no WAIT).
+
+Guarantee, plainly: a confirmed write (``ack.confirmed``) is on the master and on N replicas'
+memory, so a failover to one of them keeps it; WAIT does not fsync (a crash of master *and*
+replicas can still lose it). With one replica per master, the master promoted by a failover
+has none until the old one returns, so with FRIDAY_MIN_REPLICAS_ACK=1 every publish to that
+master (shard) is refused until then (seen in both failover tests); give each master two
+replicas to keep publishing through one failover. Redis's own ``min-replicas-to-write``
+(server config) is the complementary guard: it makes a master refuse writes outright when
+too few replicas are connected.
 
 Not possible with Redis (or redis-py) as they are: WAIT from inside the script (above); a
 per-command read timeout in redis-py (hence ``block_ms``); WAIT cannot make a write durable
