@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import grpc
@@ -48,3 +49,103 @@ async def test_rewind_into_the_future_is_refused(door, stub):
     assert (await door.bus.redis.xinfo_groups(s))[0]["last-delivered-id"] == before
     ok = await stub.Rewind(pb.RewindRequest(stream=s, group="workers", to_id="0-0"), metadata=MD)
     assert ok.id == "0-0"
+
+
+# --------------------------------------------------------------------------- malformed protobuf
+
+METHOD = "/friday.eventbus.v1.EventBus/"
+GARBAGE = {
+    "garbage": b"\xff\xff\xff\xff",
+    "truncated": pb.PublishRequest(stream="abc", payload_json='{"a":1}').SerializeToString()[:-2],
+    "bad_utf8": b"\x0a\x02\xc3\x28",  # field 1 (a string) holding invalid UTF-8
+}
+
+
+async def ended_with_error(call) -> pytest.ExceptionInfo[grpc.aio.AioRpcError]:
+    """Read a streaming call to its end (bounded), which must be an error status."""
+
+    async def drain() -> None:
+        while (await call.read()) is not grpc.aio.EOF:
+            pass
+        await call
+
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await asyncio.wait_for(drain(), 10)
+    return e
+
+
+def no_traceback_logged(caplog) -> None:
+    for r in caplog.records:
+        text = r.getMessage()
+        assert r.exc_info is None and "Traceback" not in text and "Unexpected" not in text, (r.name, text)
+
+
+@pytest.mark.parametrize("raw", GARBAGE.values(), ids=GARBAGE.keys())
+@pytest.mark.parametrize("method,type_name", [
+    ("Publish", "PublishRequest"), ("Rewind", "RewindRequest"), ("Status", "StatusRequest"),
+])
+async def test_malformed_unary_request_is_invalid_argument(door, caplog, raw, method, type_name):
+    caplog.set_level("DEBUG")
+    async with door.channel() as ch:
+        call = ch.unary_unary(METHOD + method, request_serializer=None, response_deserializer=None)
+        err = await expect_invalid(call(raw, metadata=MD))
+    assert err.details().startswith(f"the request is not a valid friday.eventbus.v1.{type_name} message: "), err.details()
+    assert trailing(err)["friday-error-kind"] == "invalid_argument"
+    no_traceback_logged(caplog)
+
+
+async def test_malformed_request_of_a_server_streaming_call(door, caplog):
+    caplog.set_level("DEBUG")
+    async with door.channel() as ch:
+        call = ch.unary_stream(METHOD + "SubscribeChannel", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            async for _ in call(GARBAGE["bad_utf8"], metadata=MD):
+                pass
+    assert e.value.code() == INVALID
+    assert e.value.details().startswith("the request is not a valid friday.eventbus.v1.SubscribeChannelRequest message: ")
+    no_traceback_logged(caplog)
+
+
+async def test_a_garbage_message_inside_a_subscribe_stream(door, caplog):
+    caplog.set_level("DEBUG")
+    s = door.stream()
+    await door.bus.setup()
+    start = pb.SubscribeRequest(start=pb.SubscribeStart(stream=s, group="workers", consumer="c1", max_in_flight=5))
+    async with door.channel() as ch:
+        call = ch.stream_stream(METHOD + "Subscribe", request_serializer=None, response_deserializer=None)(metadata=MD)
+        await call.write(start.SerializeToString())
+        first = pb.SubscribeResponse.FromString(await call.read())
+        assert first.WhichOneof("kind") == "subscribed"
+        await call.write(GARBAGE["garbage"])
+        e = await ended_with_error(call)
+    assert e.value.code() == INVALID, e.value.details()
+    assert e.value.details().startswith("the request is not a valid friday.eventbus.v1.SubscribeRequest message: ")
+    no_traceback_logged(caplog)
+
+
+async def test_a_garbage_first_message_of_a_subscribe_or_publish_stream(door, caplog):
+    caplog.set_level("DEBUG")
+    async with door.channel() as ch:
+        for method, type_name in (("Subscribe", "SubscribeRequest"), ("PublishStream", "PublishStreamRequest")):
+            call = ch.stream_stream(METHOD + method, request_serializer=None, response_deserializer=None)(metadata=MD)
+            await call.write(GARBAGE["truncated"])
+            e = await ended_with_error(call)
+            assert e.value.code() == INVALID, e.value.details()
+            assert e.value.details().startswith(f"the request is not a valid friday.eventbus.v1.{type_name} message: ")
+    no_traceback_logged(caplog)
+
+
+async def test_a_garbage_message_inside_a_publish_stream_after_good_ones(door, caplog):
+    caplog.set_level("DEBUG")
+    s = door.stream()
+    good = pb.PublishStreamRequest(ref=1, event=pb.PublishRequest(stream=s, payload_json='{"i":1}'))
+    async with door.channel() as ch:
+        call = ch.stream_stream(METHOD + "PublishStream", request_serializer=None, response_deserializer=None)(metadata=MD)
+        await call.write(good.SerializeToString())
+        answer = pb.PublishStreamResponse.FromString(await call.read())
+        assert answer.ref == 1 and answer.result.id
+        await call.write(b"\x12\x04\x0a\x02\xc3\x28")  # event.stream holding invalid UTF-8
+        e = await ended_with_error(call)
+    assert e.value.code() == INVALID, e.value.details()
+    assert "friday.eventbus.v1.PublishStreamRequest" in e.value.details()
+    no_traceback_logged(caplog)

@@ -9,13 +9,17 @@
   :data:`friday_bus.client._status.STATUS_BY_KIND`, shared with the client), the message is
   the core's (it says what to fix) and trailing metadata carries the classification.
   Anything else is INTERNAL with a generic message; the traceback goes to the log only.
+  It also wraps each method's request deserializer (:func:`checked_deserializer`): bytes
+  that are not a valid request message (garbage, truncated, invalid UTF-8 in a string) are
+  INVALID_ARGUMENT "the request is not a valid friday.eventbus.v1.<Type> message: ...",
+  for a unary request as for any message of a request stream, with no traceback logged.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -23,7 +27,7 @@ import grpc
 from .._proto import eventbus_pb2 as pb
 from ..auth import ApiKeys, bearer_token
 from ..client._status import MD_FIELD, MD_KIND, MD_RETRIABLE, status_code
-from ..core.errors import ErrorKind, FridayError
+from ..core.errors import ErrorKind, FridayError, InvalidArgument
 
 log = logging.getLogger("friday.grpc")
 
@@ -67,9 +71,11 @@ EXEMPT_PREFIXES: tuple[str, ...] = (
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 
 
-def _rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as ``handler`` running ``behavior``."""
-    kw = {"request_deserializer": handler.request_deserializer, "response_serializer": handler.response_serializer}
+def _rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any],
+             request_deserializer: Callable[[bytes], Any] | None = None) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as ``handler`` running ``behavior`` (and ``request_deserializer``, if given)."""
+    kw = {"request_deserializer": request_deserializer or handler.request_deserializer,
+          "response_serializer": handler.response_serializer}
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(behavior, **kw)
     if handler.request_streaming:
@@ -77,6 +83,49 @@ def _rebuild(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> gr
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(behavior, **kw)
     return grpc.unary_unary_rpc_method_handler(behavior, **kw)
+
+
+class Malformed:
+    """What :func:`checked_deserializer` hands over instead of a request it could not parse:
+    the behaviour (or the request iterator) raises :attr:`error` in its place."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: InvalidArgument) -> None:
+        self.error = error
+
+
+def request_type(method: str) -> str:
+    """Full name of the request message of an EventBus method (``/pkg.Service/Name``)."""
+    found = pb.DESCRIPTOR.services_by_name["EventBus"].methods_by_name.get(method.rsplit("/", 1)[-1])
+    return found.input_type.full_name if found is not None else "request"
+
+
+def checked_deserializer(deserializer: Callable[[bytes], Any] | None, type_name: str) -> Callable[[bytes], Any]:
+    """``deserializer`` that returns a :class:`Malformed` (never raises) for bytes that are not a
+    valid ``type_name``: gRPC would answer UNKNOWN "Unexpected <class DecodeError>" and log a traceback."""
+
+    def deserialize(raw: bytes) -> Any:
+        if deserializer is None:
+            return raw
+        try:
+            return deserializer(raw)
+        except Exception as exc:  # noqa: BLE001 - DecodeError (upb), or whatever a parser raises on bad bytes
+            reason = str(exc).split("': ", 1)[-1] if str(exc).startswith("Error parsing message") else str(exc)
+            return Malformed(InvalidArgument(
+                f"the request is not a valid {type_name} message: {reason or type(exc).__name__}. Send it encoded "
+                "by protobuf code generated from friday/eventbus/v1/eventbus.proto",
+            ))
+
+    return deserialize
+
+
+async def _checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The messages of a request stream; a malformed one raises its InvalidArgument."""
+    async for m in requests:
+        if isinstance(m, Malformed):
+            raise m.error
+        yield m
 
 
 def _inner_behavior(handler: grpc.RpcMethodHandler) -> Callable[..., Any]:
@@ -177,25 +226,35 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
     @staticmethod
     def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
         inner = _inner_behavior(handler)
+        deserializer = checked_deserializer(handler.request_deserializer, request_type(method))
+        streaming = handler.request_streaming
+
+        def checked(request: Any) -> Any:
+            if streaming:
+                return _checked_requests(request)
+            if isinstance(request, Malformed):
+                raise request.error
+            return request
+
         if inspect.isasyncgenfunction(inner):
 
             async def stream_behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    async for item in inner(request, context):
+                    async for item in inner(checked(request), context):
                         yield item
                 except BaseException as exc:
                     if _passes(exc):
                         raise
                     await _abort(context, exc, method)
 
-            return _rebuild(handler, stream_behavior)
+            return _rebuild(handler, stream_behavior, deserializer)
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                return await inner(request, context)
+                return await inner(checked(request), context)
             except BaseException as exc:
                 if _passes(exc):
                     raise
                 await _abort(context, exc, method)
 
-        return _rebuild(handler, behavior)
+        return _rebuild(handler, behavior, deserializer)
