@@ -101,5 +101,7 @@ def env_without_friday() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("FRIDAY_")}
 
 
-# Fixtures that start the real sidecar process (HTTP + gRPC) live in their own plugin module.
-pytest_plugins = ["tests.sidecar_fixture"]
+# Fixtures that start the real sidecar process (HTTP + gRPC) live in their own plugin module; the
+# real Redis topologies (cluster, sentinel set, standalone redis/valkey) in tests/topologies, shared
+# with the conformance suite and the many-sidecars / failover tests.
+pytest_plugins = ["tests.sidecar_fixture", "tests.topologies.fixtures"]

@@ -45,8 +45,9 @@ def types_of(value):
     return type(value).__name__
 
 
-async def new_stream(door: Door, uniq: str, *groups: str) -> str:
-    stream = f"{uniq}.conf.{uuid.uuid4().hex[:6]}"
+async def new_stream(door: Door, names, *groups: str) -> str:
+    """A new stream (``names()``: unique; on the cluster successive ones are on different shards)."""
+    stream = names()
     for g in groups or ("workers",):
         assert await door.create_group(stream, g, "new") is True
     return stream
@@ -55,9 +56,9 @@ async def new_stream(door: Door, uniq: str, *groups: str) -> str:
 # ------------------------------------------------------------------------------ one door
 
 
-async def test_publish_consume_ack(doors, door_kind, uniq):
+async def test_publish_consume_ack(doors, door_kind, names):
     door = doors(door_kind)
-    s = await new_stream(door, uniq)
+    s = await new_stream(door, names)
     ids = [await door.publish(s, {"n": i}) for i in range(3)]
     c = door.consumer(s, "workers", "c1")
     got = await c.take(3)
@@ -69,9 +70,9 @@ async def test_publish_consume_ack(doors, door_kind, uniq):
     assert await door.pending(s, "workers") == 0
 
 
-async def test_nack_redelivers_then_dead_letters(doors, door_kind, uniq):
+async def test_nack_redelivers_then_dead_letters(doors, door_kind, names):
     door = doors(door_kind)  # the sidecar runs with max_deliveries 3 and a short backoff
-    s = await new_stream(door, uniq)
+    s = await new_stream(door, names)
     eid = await door.publish(s, {"job": "fails"})
     c = door.consumer(s, "workers", "c1", max_in_flight=1)
     outcomes = []
@@ -86,9 +87,9 @@ async def test_nack_redelivers_then_dead_letters(doors, door_kind, uniq):
     assert await door.pending(s, "workers") == 0
 
 
-async def test_departed_subscriber_entries_are_reclaimed_by_another(doors, door_kind, uniq):
+async def test_departed_subscriber_entries_are_reclaimed_by_another(doors, door_kind, names):
     door = doors(door_kind)  # claim_idle_ms is 500 on this sidecar
-    s = await new_stream(door, uniq)
+    s = await new_stream(door, names)
     ids = [await door.publish(s, {"n": i}) for i in range(2)]
     quitter = door.consumer(s, "workers", "quitter", max_in_flight=2)
     assert [g.id for g in await quitter.take(2)] == ids
@@ -103,9 +104,9 @@ async def test_departed_subscriber_entries_are_reclaimed_by_another(doors, door_
     assert await door.pending(s, "workers") == 0
 
 
-async def test_two_groups_each_get_every_event_and_one_consumer_per_event(doors, door_kind, uniq):
+async def test_two_groups_each_get_every_event_and_one_consumer_per_event(doors, door_kind, names):
     door = doors(door_kind, steady=True)
-    s = await new_stream(door, uniq, "g1", "g2")
+    s = await new_stream(door, names, "g1", "g2")
     n = 40
     ids = [await door.publish(s, {"n": i}) for i in range(n)]
     for group in ("g1", "g2"):
@@ -129,9 +130,9 @@ async def test_two_groups_each_get_every_event_and_one_consumer_per_event(doors,
         assert await door.pending(s, group) == 0
 
 
-async def test_order_is_kept_with_one_consumer(doors, door_kind, uniq):
+async def test_order_is_kept_with_one_consumer(doors, door_kind, names):
     door = doors(door_kind, steady=True)
-    s = await new_stream(door, uniq)
+    s = await new_stream(door, names)
     ids = [await door.publish(s, {"n": i}) for i in range(50)]
     c = door.consumer(s, "workers", "only", max_in_flight=7)
     got = []
@@ -159,6 +160,35 @@ async def test_informational_channel(doors, door_kind):
         assert types_of(m) == {"tag": "str", "n": "int", "f": "float", "none": "NoneType"}
 
 
+async def test_streams_on_several_shards_each_keep_their_own_entries(doors, door_kind, names, topology):
+    """Three streams (on the cluster: one per shard), published interleaved; per stream every
+    entry arrives once in order, and an idempotent repeat and a nack's retry (the companion
+    keys: idempotency key, retry schedule, nack reason) work on each stream's own shard."""
+    door = doors(door_kind, steady=True)
+    streams = [await new_stream(door, names) for _ in range(3)]
+    if topology.shard_of is not None:
+        assert {topology.shard_of(s) for s in streams} == set(topology.shards)
+    ids: dict[str, list[str]] = {s: [] for s in streams}
+    for i in range(5):
+        for s in streams:
+            ids[s].append(await door.publish(s, {"s": s, "n": i}))
+    for s in streams:
+        assert await door.publish(s, {"s": s, "n": 0}, idempotency_key=f"k-{s}") == await door.publish(
+            s, {"s": s, "n": 0}, idempotency_key=f"k-{s}")
+        c = door.consumer(s, "workers", "c", max_in_flight=10)
+        got = await c.take(6)
+        assert [g.payload["s"] for g in got] == [s] * 6
+        assert [g.id for g in got][:5] == ids[s]
+        for g in got[1:]:
+            await c.ack(g)
+        assert await c.nack(got[0], "try again") == "retry"
+        [again] = await c.take(1)
+        assert (again.id, again.delivery_count) == (got[0].id, 2)
+        await c.ack(again)
+        await c.leave()
+        assert await door.pending(s, "workers") == 0
+
+
 # ------------------------------------------------------------------------------ across doors
 
 
@@ -166,9 +196,9 @@ PAIRS = list(itertools.product(["grpc", "http"], repeat=2))
 
 
 @pytest.mark.parametrize(("pub_kind", "sub_kind"), PAIRS, ids=[f"{a}-to-{b}" for a, b in PAIRS])
-async def test_payload_types_are_lossless_across_doors(doors, uniq, pub_kind, sub_kind):
+async def test_payload_types_are_lossless_across_doors(doors, names, pub_kind, sub_kind):
     pub, sub = doors(pub_kind, steady=True), doors(sub_kind, steady=True)
-    s = await new_stream(pub, uniq)
+    s = await new_stream(pub, names)
     eid = await pub.publish(s, ODD, **META)
     c = sub.consumer(s, "workers", "x")
     [g] = await c.take(1)

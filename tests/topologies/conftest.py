@@ -1,12 +1,3 @@
-"""Fixtures of the real topologies (see fixtures.py): imported here for the tests of this folder."""
-
-from .fixtures import (  # noqa: F401 - pytest finds fixtures and hooks by name in a conftest
-    heal_cluster,
-    heal_sentinel,
-    pytest_collection_modifyitems,
-    pytest_configure,
-    redis_cluster,
-    redis_sentinel,
-    standalone_redis,
-    standalone_valkey,
-)
+"""The fixtures of the real topologies (fixtures.py) are a plugin of the whole test session:
+``pytest_plugins`` in tests/conftest.py loads them once, for this folder and for the
+conformance suite alike (importing them here too would make pytest see each fixture twice)."""
