@@ -11,6 +11,7 @@ from typing import Literal
 from redis import exceptions as rexc
 
 from . import codec, names
+from .consuming import dead_letter_unconfirmed
 from .context import BusContext, check_read_args, now_ms
 from .errors import Conflict, InvalidArgument, NotFound
 from .limits import SWEEP_CHUNK, TRIM_CHUNK
@@ -20,6 +21,46 @@ from .replies import reply_kind
 log = logging.getLogger("friday.bus")
 
 _TOP = f"{names.U64_MAX}-{names.U64_MAX}"
+
+KEY_NAMES = "tagged"
+"""Marks (in the setup hash) that the companion keys carry the stream's hash tag (core/keys.py)."""
+
+# KEYS: old name, new name. Returns 'none' (no old key), 'renamed', 'merged' or 'kept' (types differ).
+MIGRATE_KEY = r"""
+local old, new = KEYS[1], KEYS[2]
+if redis.call('EXISTS', old) == 0 then return 'none' end
+if redis.call('EXISTS', new) == 0 then
+  redis.call('RENAME', old, new)
+  return 'renamed'
+end
+local t = redis.call('TYPE', old)['ok']
+if t ~= redis.call('TYPE', new)['ok'] then return 'kept' end
+if t == 'zset' then
+  local items = redis.call('ZRANGE', old, 0, -1, 'WITHSCORES')
+  for i = 1, #items, 2 do redis.call('ZADD', new, 'NX', items[i + 1], items[i]) end
+elseif t == 'hash' then
+  local items = redis.call('HGETALL', old)
+  for i = 1, #items, 2 do redis.call('HSETNX', new, items[i], items[i + 1]) end
+elseif t == 'stream' then
+  for _, e in ipairs(redis.call('XRANGE', old, '-', '+')) do redis.call('XADD', new, '*', unpack(e[2])) end
+elseif t ~= 'string' then
+  return 'kept'
+end
+redis.call('DEL', old)
+return 'merged'
+"""
+
+
+def _glob_prefix(prefix: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in prefix)
+
+
+def _is_name(text: str) -> bool:
+    try:
+        names.check_stream(text)
+    except InvalidArgument:
+        return False
+    return True
 
 
 def _dead_letter(stream: str, dlq_id: str, fields: dict[str, str]) -> DeadLetter:
@@ -67,8 +108,62 @@ class Admin:
                     await ctx.redis.xgroup_create(cfg.name, "friday-setup", "$", mkstream=True)
                     await ctx.redis.xgroup_destroy(cfg.name, "friday-setup")
                 report.created_streams.append(cfg.name)
-        await ctx.redis.hset(ctx.keys.setup, mapping={"at_ms": now_ms(), "streams": len(ctx.topology.streams)})
+        if ctx.mode != "cluster" and await ctx.redis.hget(ctx.keys.setup, "key_names") != KEY_NAMES:
+            report.migrated_keys = await self.migrate_legacy_keys()
+        await ctx.redis.hset(ctx.keys.setup, mapping={"at_ms": now_ms(), "streams": len(ctx.topology.streams), "key_names": KEY_NAMES})
         return report
+
+    async def migrate_legacy_keys(self) -> int:
+        """Move companion keys written under the names before issue 8 (``friday:dlq:email.received``)
+        to the tagged names (``friday:dlq:{email.received}``), in place. Returns how many moved.
+
+        Standalone and sentinel only (a cluster never had them: the sidecar refused clusters
+        before). One SCAN of ``FRIDAY_KEY_PREFIX*``; each old key is handled by one atomic script:
+        new name free: RENAME (keeps its TTL: idempotency keys expire as before); both exist
+        (an old sidecar kept writing after an upgrade): merged into the new one, old deleted:
+        retry schedule ZADD NX and nack reasons HSETNX (the new one's values win), dead letters
+        appended to the new dead-letter stream (new ids; the old ids are logged), idempotency
+        key: the new one is kept (it dedupes the event already). Idempotent: nothing left to move
+        the second time; setup marks the key naming in the setup hash and skips the SCAN after.
+        Run it with the old sidecars stopped, or they keep writing the old names."""
+        ctx = self.ctx
+        legacy = ctx.keys.legacy
+        script = ctx.redis.register_script(MIGRATE_KEY)
+        moved = 0
+        async for key in ctx.redis.scan_iter(match=_glob_prefix(ctx.keys.prefix) + "*", count=1000):
+            new = self._new_name(key)
+            if new is None:
+                continue
+            outcome = await script(keys=[key, new])
+            if outcome == "none":
+                continue
+            moved += 1
+            if outcome == "merged":
+                log.warning("setup: %s and %s both existed: merged into %s (the new name's values kept where both had one)", key, new, new)
+            elif outcome == "kept":
+                log.error("setup: %s and %s both exist with different types: %s left as it is; inspect it", key, new, key)
+                moved -= 1
+        if moved:
+            log.warning("setup: moved %d companion keys to the cluster-safe names (%sdlq:{stream}...)", moved, legacy.prefix)
+        return moved
+
+    def _new_name(self, key: str) -> str | None:
+        """The tagged name of an old-style companion key, or None (already tagged, not ours)."""
+        keys = self.ctx.keys
+        rest = key[len(keys.prefix):]
+        kind, sep, tail = rest.partition(":")
+        if not sep or not tail or tail.startswith("{") or kind not in ("dlq", "retry", "reasons", "idem"):
+            return None
+        if kind == "dlq":
+            return keys.dlq(tail) if _is_name(tail) else None
+        stream, sep, rest2 = tail.partition(":")  # stream names hold no ':'
+        if not sep or not rest2 or not _is_name(stream):
+            return None
+        if kind == "idem":
+            return keys.idem(stream, rest2)
+        if not _is_name(rest2):
+            return None
+        return keys.retry(stream, rest2) if kind == "retry" else keys.reasons(stream, rest2)
 
     async def is_setup(self) -> bool:
         return bool(await self.ctx.redis.exists(self.ctx.keys.setup))
@@ -253,11 +348,13 @@ class Admin:
             if int(g["pending"]) == 0:
                 continue
             group = g["name"]
-            dead, gone = await ctx.scripts.sweep(
-                keys=ctx.keys.group_keys(stream, group),
-                args=[group, now_ms(), cfg.max_deliveries, cfg.claim_idle_ms, SWEEP_CHUNK],
+            ack = await ctx.acked_script(
+                ctx.scripts.sweep, ctx.keys.group_keys(stream, group),
+                [group, now_ms(), cfg.max_deliveries, cfg.claim_idle_ms, SWEEP_CHUNK],
             )
+            dead, gone = ack.result
             if dead:
+                dead_letter_unconfirmed(ctx, ack, stream, group, int(dead))
                 ctx.observer.dead_lettered(stream, group, int(dead))
                 log.warning("stream %s group %s: %d entries dead-lettered by the recovery sweep", stream, group, dead)
             if gone:

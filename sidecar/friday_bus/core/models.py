@@ -113,6 +113,8 @@ class SetupReport:
     created_streams: list[str] = field(default_factory=list)
     created_groups: list[tuple[str, str]] = field(default_factory=list)
     existing_groups: list[tuple[str, str]] = field(default_factory=list)
+    migrated_keys: int = 0
+    """Companion keys moved from the names before issue 8 to the cluster-safe ones (core/admin.py)."""
 
 
 @dataclass(slots=True)

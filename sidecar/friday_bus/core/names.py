@@ -7,6 +7,11 @@ import re
 from .errors import InvalidArgument
 
 MAX_NAME_LENGTH = 200
+# No braces in stream and group names, on purpose (keep it so): Redis Cluster hashes a key on the
+# part between the first ``{`` and the next ``}``. Companion keys carry the stream's name as that
+# tag (``friday:dlq:{email.received}``, core/keys.py) to share the stream's slot; a stream named
+# ``a{b}`` would hash on ``b`` while its companions hash on ``a{b``: Lua scripts touching both
+# would fail with CROSSSLOT on a cluster.
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _CONSUMER = re.compile(r"^[A-Za-z0-9._:@-]{1,200}$")
 _ENTRY_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
