@@ -108,9 +108,26 @@ def _age(ms: int | None) -> str:
     return f"{ms / 3_600_000:.1f}h"
 
 
-def _print_status(status: BusStatus) -> None:
+def _print_redis(redis: dict[str, Any]) -> None:
+    """Mode, serving master(s) and every node (core/connection.describe)."""
+    masters = ", ".join(m["address"] for m in redis.get("masters", [])) or click.style("none found", fg="red", bold=True)
+    service = f" ({redis['service']})" if redis.get("service") else ""
+    click.echo(f"Mode {redis['mode']}{service}   serving master(s): {masters}")
+    for n in redis.get("nodes", []):
+        extra = ""
+        if n.get("slots"):
+            extra = " slots " + ",".join(f"{a}-{b}" for a, b in n["slots"])
+        elif n.get("master"):
+            extra = f" of {n['master']}"
+        status = n["status"] if n["status"] == "ok" else click.style(n["status"], fg="red", bold=True)
+        click.echo(f"  {n['role']:<8} {n['address']:<24} {status}{extra}")
+
+
+def _print_status(status: BusStatus, redis: dict[str, Any] | None = None) -> None:
     red = lambda t: click.style(t, fg="red", bold=True)
     click.echo(f"Redis {status.redis_version}   {len(status.streams)} streams   channels: {', '.join(status.channels) or '-'}")
+    if redis is not None:
+        _print_redis(redis)
     header = f"{'STREAM / GROUP':<34} {'LENGTH':>8} {'PENDING':>8} {'LAG':>8} {'CONSUMERS':>9} {'DLQ':>6} {'OLDEST PENDING':>15}"
     click.echo(header)
     click.echo("-" * len(header))
@@ -151,11 +168,15 @@ def _print_status(status: BusStatus) -> None:
 @click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
 def status(as_json: bool, streams: tuple[str, ...]) -> None:
     """Length, pending, lag, consumers, dead letters and alerts of every stream."""
-    snapshot = _run(lambda bus: bus.status(list(streams) or None))
+
+    async def go(bus: EventBus) -> tuple[BusStatus, dict[str, Any]]:
+        return await bus.status(list(streams) or None), (await bus.describe()).as_dict()
+
+    snapshot, redis = _run(go)
     if as_json:
-        click.echo(_json(snapshot))
+        click.echo(json.dumps({**dataclasses.asdict(snapshot), "redis": redis}, indent=2, default=str))
     else:
-        _print_status(snapshot)
+        _print_status(snapshot, redis)
 
 
 @main.command()
@@ -293,7 +314,27 @@ def config_cmd() -> None:
         if u.password:
             shown["redis_url"] = s.redis_url.replace(u.password, "***")
     click.echo(json.dumps({"settings": shown, "streams": {k: dataclasses.asdict(v) for k, v in topo.streams.items()},
-                           "channels": list(topo.channels)}, indent=2, default=str))
+                           "channels": list(topo.channels), "redis": _describe_for_config(s)}, indent=2, default=str))
+
+
+def _describe_for_config(s: Any) -> dict[str, Any]:
+    """Which mode, which nodes, which master serves now; the embedded Redis is described, not started."""
+    if s.embedded:
+        return {"mode": "standalone", "embedded": True, "data_dir": str(s.data_dir),
+                "note": "FRIDAY_REDIS_URL unset: `friday serve` starts its own redis-server"}
+    from .core.connection import build_client, close_client, describe
+
+    async def go() -> dict[str, Any]:
+        client = build_client(s)
+        try:
+            return (await describe(client, s)).as_dict()
+        finally:
+            await close_client(client)
+
+    try:
+        return asyncio.run(go())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,64 +23,20 @@ skipped, saying why; the gate goes away by itself once the runtime uses ``build_
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
-from redis.crc import key_slot
 
 from tests.sidecar_fixture import Sidecar, launch_sidecar
 
 from .doors import Door, make_door
+from .targets import Target, cluster_shards, runtime_builds_clients_by_mode
 
 DOORS = ["grpc", "http"]
 TOPOLOGIES = ["redis-7.0", "valkey-9", "cluster", "sentinel"]
-
-
-def runtime_builds_clients_by_mode() -> bool:
-    """True once the sidecar's runtime connects through core.connection (cluster / sentinel wired)."""
-    from friday_bus.core import bus, runtime
-
-    return any("build_client" in inspect.getsource(m) for m in (runtime, bus))
-
-
-@dataclass
-class Target:
-    """Where the suite's sidecars point: FRIDAY_* variables, and (cluster) which shard a stream is on."""
-
-    name: str
-    redis_url: str | None
-    env: dict[str, str]
-    shard_of: Callable[[str], str] | None = None
-    shards: list[str] = field(default_factory=list)
-    used_shards: set[str] = field(default_factory=set)
-
-    def stream_name(self, prefix: str, i: int) -> str:
-        """A unique stream name; on a cluster the ``i``-th name lands on shard ``i % shards``."""
-        if self.shard_of is None:
-            return f"{prefix}.{uuid.uuid4().hex[:6]}"
-        want = self.shards[i % len(self.shards)]
-        while True:
-            name = f"{prefix}.{uuid.uuid4().hex[:6]}"
-            if self.shard_of(name) == want:
-                self.used_shards.add(want)
-                return name
-
-
-def _cluster_shards(cluster: Any) -> tuple[Callable[[str], str], list[str]]:
-    """Slot -> master address map of the cluster as it is now (the suite kills no node)."""
-    owner: dict[int, str] = {}
-    for node in cluster.view():
-        if node.is_master and not node.failed:
-            for a, b in node.slots:
-                for slot in range(a, b + 1):
-                    owner[slot] = node.address
-    return (lambda name: owner[key_slot(name.encode())]), sorted(set(owner.values()))
 
 
 @pytest.fixture(scope="session", params=TOPOLOGIES)
@@ -98,7 +54,7 @@ def topology(request: pytest.FixtureRequest) -> Target:
         return Target(kind, server.url, server.env())
     if kind == "cluster":
         cluster = request.getfixturevalue("redis_cluster")
-        shard_of, shards = _cluster_shards(cluster)
+        shard_of, shards = cluster_shards(cluster)
         return Target(kind, cluster.url, cluster.env(), shard_of, shards)
     sset = request.getfixturevalue("redis_sentinel")
     return Target(kind, None, {"FRIDAY_REDIS_URL": None, **sset.env()})  # type: ignore[dict-item]

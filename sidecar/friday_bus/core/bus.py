@@ -2,7 +2,13 @@
 
 Delivery contract (at-least-once):
 
-* ``publish`` returns once Redis has the entry (AOF makes it durable per its fsync policy).
+* ``publish`` returns once Redis has the entry (AOF makes it durable per its fsync policy);
+  with FRIDAY_MIN_REPLICAS_ACK=N once N replicas have it too (else Unavailable: the entry may
+  or may not exist, retry with the same event_id). See :mod:`.publishing` for each mode.
+* Dead letters (nack, claim, sweep) are written with the original's ack in one script; with
+  FRIDAY_MIN_REPLICAS_ACK a dead letter the replicas did not confirm in time is logged and
+  counted, and the caller's answer is unchanged: if the master fails before it replicated,
+  the original is pending again on the new master and is dead-lettered again (nothing lost).
 * ``read`` hands an entry to one consumer of a group; the entry stays *pending* until ``ack``.
   A consumer that crashes or disconnects leaves its entries pending; after the stream's
   ``claim_idle_ms`` another ``read`` of the group reclaims them (delivery count raised).
@@ -30,18 +36,20 @@ hands each call to the role that does it, all sharing one
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
-import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 
 from .admin import Admin
+from .connection import RedisClient, RedisDescription, build_client, close_client, describe, refresh_master
 from .consuming import Consuming
 from .context import BusContext
 from .errors import BacklogFull, ConfigError, FridayError, NotFound, Unavailable
 from .keys import Keys
-from .limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_READ_COUNT, MAX_REDIS_CONNECTIONS
+from .limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_READ_COUNT, MAX_BLOCK_MS
 from .models import (
     BusStatus,
     ChannelMessage,
@@ -63,6 +71,8 @@ from .settings import MIN_REDIS_VERSION, Settings, StreamConfig, Topology
 from .status import Status
 
 __all__ = ["BusObserver", "EventBus"]
+
+log = logging.getLogger("friday.bus")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -101,6 +111,15 @@ def _redis_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapper
 
 
+def _server_version(info: Any) -> str:
+    """INFO server's version: Redis's ``redis_version`` (Valkey reports it too, as 7.2.4)."""
+    return str(info.get("redis_version", "0")) if isinstance(info, dict) else "0"
+
+
+def _flat_version(info: Any) -> dict[str, Any]:
+    return {"redis_version": _server_version(info)}
+
+
 def _parse_version(text: str) -> tuple[int, ...]:
     parts = []
     for p in text.split(".")[:3]:
@@ -114,12 +133,17 @@ class EventBus:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         settings: Settings,
         topology: Topology,
         observer: BusObserver | None = None,
+        blocking: RedisClient | None = None,
     ) -> None:
-        self._ctx = ctx = BusContext(client, settings, topology, observer or BusObserver())
+        """``client``: every command that answers at once; ``blocking``: blocking reads only
+        (XREADGROUP / XREAD with BLOCK), built with ``block_ms=MAX_BLOCK_MS`` (core/connection.py).
+        Without ``blocking`` the one client serves both (a BLOCK longer than its socket timeout
+        would then be cut). The bus owns both: :meth:`close` closes them."""
+        self._ctx = ctx = BusContext(client, settings, topology, observer or BusObserver(), blocking)
         self._publishing = Publishing(ctx)
         self._consuming = Consuming(ctx)
         self._admin = Admin(ctx)
@@ -127,8 +151,13 @@ class EventBus:
 
     # ------------------------------------------------------------------ shared state
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> RedisClient:
         return self._ctx.redis
+
+    @property
+    def blocking_redis(self) -> RedisClient:
+        """The client of blocking reads (the same as :attr:`redis` when none was given)."""
+        return self._ctx.blocking
 
     @property
     def settings(self) -> Settings:
@@ -158,22 +187,38 @@ class EventBus:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def from_url(cls, url: str, settings: Settings, topology: Topology, observer: BusObserver | None = None) -> EventBus:
-        options: dict[str, Any] = {
-            "decode_responses": True, "encoding_errors": "replace", "health_check_interval": 30,
-            # Every waiting read (a gRPC subscriber, an HTTP long poll) holds a connection while it
-            # blocks; redis-py's default pool of 100 would make the 101st caller fail as "unreachable".
-            "max_connections": MAX_REDIS_CONNECTIONS,
-        }
-        if not url.startswith("unix://"):
-            options["socket_keepalive"] = True
-        client = aioredis.Redis.from_url(url, **options)
-        return cls(client, settings, topology, observer)
+    def from_url(cls, url: str | None, settings: Settings, topology: Topology, observer: BusObserver | None = None) -> EventBus:
+        """A bus with its two clients built by :func:`~.connection.build_client` for
+        ``settings.redis_mode`` (``url``: overrides FRIDAY_REDIS_URL; in sentinel mode only its
+        credentials and TLS are used). Raises ConfigError."""
+        client = build_client(settings, url)
+        blocking = build_client(settings, url, block_ms=MAX_BLOCK_MS)
+        return cls(client, settings, topology, observer, blocking)
+
+    async def describe(self) -> RedisDescription:
+        """The mode, the nodes and the master(s) serving now, asked of Redis (never raises for a node down)."""
+        return await describe(self.redis, self.settings)
+
+    async def refresh_master(self) -> str | None:
+        """Sentinel mode: move both clients' connections to the master the sentinels name now
+        (:func:`~.connection.refresh_master`); None in the other modes."""
+        master = await refresh_master(self.redis)
+        if self._ctx.blocking is not self.redis:
+            await refresh_master(self._ctx.blocking)
+        return master
 
     async def check_server(self) -> str:
-        """Check that Redis answers and is recent enough. Raises Unavailable or ConfigError."""
+        """Check that Redis answers and is recent enough (on a cluster: every master; the lowest
+        version is kept). Raises Unavailable or ConfigError."""
         try:
-            info = await self.redis.info("server")
+            if isinstance(self.redis, RedisCluster):
+                infos = await self.redis.info("server", target_nodes=RedisCluster.PRIMARIES)
+                versions = [_server_version(i) for i in infos.values()] if isinstance(infos, dict) and all(
+                    isinstance(v, dict) for v in infos.values()) else [_server_version(infos)]
+                info = {"redis_version": min(versions, key=_parse_version)}
+            else:
+                info = _flat_version(await self.redis.info("server"))
+                await self._check_standalone_role()
         except (rexc.AuthenticationError, rexc.AuthenticationWrongNumberOfArgsError) as exc:
             raise ConfigError(f"Redis refused the credentials in FRIDAY_REDIS_URL ({exc}); fix the user/password in the URL") from exc
         except rexc.ResponseError as exc:
@@ -182,6 +227,13 @@ class EventBus:
             raise
         except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
             raise Unavailable(f"cannot reach Redis: {exc}") from exc
+        except rexc.RedisClusterException as exc:
+            if "cluster mode is not enabled" in str(exc).lower():
+                raise ConfigError(
+                    "FRIDAY_REDIS_MODE=cluster but FRIDAY_REDIS_URL names a Redis that is not a cluster node "
+                    "(cluster-enabled no); set FRIDAY_REDIS_MODE=standalone (or sentinel), or point the URL at a cluster node"
+                ) from exc
+            raise Unavailable(f"cannot reach the Redis cluster: {exc}") from exc
         version = str(info.get("redis_version", "0"))
         if _parse_version(version) < MIN_REDIS_VERSION:
             raise ConfigError(
@@ -191,8 +243,39 @@ class EventBus:
         self._ctx.redis_version = version
         return version
 
+    async def _check_standalone_role(self) -> None:
+        """Standalone / sentinel: refuse a cluster node (the first multi-key script would fail with a
+        slot error) and, in standalone mode, a replica (read-only). Warn when fewer replicas are
+        connected than FRIDAY_MIN_REPLICAS_ACK asks for (every publish would be refused)."""
+        mode = self.settings.redis_mode
+        cluster = await self.redis.info("cluster")
+        if str(cluster.get("cluster_enabled", 0)) == "1":
+            raise ConfigError(
+                f"FRIDAY_REDIS_MODE={mode} but this Redis is a cluster node (cluster-enabled yes); "
+                "set FRIDAY_REDIS_MODE=cluster (FRIDAY_REDIS_URL naming any node)"
+            )
+        replication = await self.redis.info("replication")
+        if replication.get("role") == "slave":
+            raise ConfigError(
+                f"FRIDAY_REDIS_MODE={mode}: FRIDAY_REDIS_URL names a replica (of {replication.get('master_host')}:"
+                f"{replication.get('master_port')}), which refuses writes; point it at the master, or use "
+                "FRIDAY_REDIS_MODE=sentinel to follow failovers"
+            )
+        wanted = self.settings.min_replicas_ack
+        connected = int(replication.get("connected_slaves", 0) or 0)
+        if wanted > connected:
+            log.warning(
+                "FRIDAY_MIN_REPLICAS_ACK=%d but the master has %d replica(s) connected: every publish is refused "
+                "(Unavailable) until %d are", wanted, connected, wanted,
+            )
+
     async def close(self) -> None:
-        await self.redis.aclose()
+        blocking = self._ctx.blocking
+        try:
+            await close_client(self.redis)
+        finally:
+            if blocking is not self.redis:
+                await close_client(blocking)
 
     @_redis_errors
     async def ping(self) -> bool:
@@ -244,10 +327,13 @@ class EventBus:
     async def publish(self, req: PublishRequest) -> PublishResult:
         """Publish one event to a critical stream (Redis Streams) or an informational channel (Pub/Sub).
 
-        Stream events are durable once this returns; channel events reach only the current
-        subscribers (``receivers``). With ``event_id`` set, a repeat within the idempotency
-        window returns the first entry id with ``duplicate=True`` and writes nothing.
-        Raises InvalidArgument, NotFound (unknown stream), BacklogFull, Unavailable.
+        Stream events are durable once this returns (on the master; with
+        FRIDAY_MIN_REPLICAS_ACK=N also on N replicas, else Unavailable saying the entry may or
+        may not exist); channel events reach only the current subscribers (``receivers``).
+        With ``event_id`` set, a repeat within the idempotency window returns the first entry
+        id with ``duplicate=True`` and writes nothing: retrying an Unavailable publish with the
+        same event_id is always safe. Raises InvalidArgument, NotFound (unknown stream),
+        BacklogFull, Unavailable.
         """
         return await self._publishing.publish(req)
 
@@ -256,8 +342,14 @@ class EventBus:
         """Publish several events in one Redis round trip; results keep the order of ``reqs``.
 
         Every event is validated first: one invalid event rejects the batch and nothing is
-        written. Stream events are written atomically together (all or none, hard caps
-        checked first); channel events are published after them.
+        written. Stream events: standalone and sentinel write them in one atomic script call
+        (all or none, hard caps checked first). On a cluster a batch whose streams fall in
+        different hash slots is split by slot: one atomic call per slot group (so always atomic
+        per stream), in order of first appearance; capped streams are checked before the first
+        call and again, atomically, in each. If a later call fails (BacklogFull, Unavailable),
+        the events of the earlier calls stay written: retrying the batch with the same event_ids
+        writes nothing twice. With FRIDAY_MIN_REPLICAS_ACK each call waits for its replicas
+        (see :meth:`publish`). Channel events are published after the stream events.
         Raises like :meth:`publish`.
         """
         return await self._publishing.publish_batch(reqs)

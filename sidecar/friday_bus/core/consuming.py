@@ -11,9 +11,12 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 
 from . import codec, names
+from .connection import AckedWrite
 from .context import BusContext, check_read_args, now_ms
 from .errors import InvalidArgument, NotFound, Unavailable
 from .limits import CLAIM_SCAN_MAX, MAX_ACK_IDS, MAX_REASON_LENGTH
@@ -81,6 +84,25 @@ class ClaimSchedule:
         return wait
 
 
+_DOWN = (rexc.ConnectionError, rexc.TimeoutError, OSError)
+
+
+def dead_letter_unconfirmed(ctx: BusContext, ack: AckedWrite, stream: str, group: str, n: int) -> None:
+    """A script that dead-lettered ``n`` entries was not confirmed by FRIDAY_MIN_REPLICAS_ACK replicas:
+    log and count it; the caller's answer stays as it is. Nothing is lost: the script's effects
+    (dead letter written, original acked) replicate together or not at all, so a failover before
+    they reached a replica leaves the original pending there, and it is dead-lettered again."""
+    if ack.confirmed:
+        return
+    ctx.unconfirmed_dead_letters += n
+    ctx.observer.replica_ack_missing("dead_letter", ack.replicas, ack.requested)
+    log.warning(
+        "stream %s group %s: %d dead letter(s) not confirmed by %d replica(s) within %d ms (%d confirmed); "
+        "if the master fails before they replicate, the entries are pending again and dead-lettered again",
+        stream, group, n, ack.requested, ctx.settings.replica_ack_timeout_ms, ack.replicas,
+    )
+
+
 def _delivery(stream: str, group: str, consumer: str, entry_id: str, fields: Any, count: int) -> Delivery:
     if isinstance(fields, list):  # raw Lua reply: flat [k, v, k, v, ...]
         fields = dict(zip(fields[0::2], fields[1::2]))
@@ -118,7 +140,7 @@ class Consuming:
             remaining = deadline - loop.time()
             wait = min(remaining, self.schedule.next_wait(key, loop.time()))
             try:
-                reply = await self.ctx.redis.xreadgroup(
+                reply = await self.ctx.blocking.xreadgroup(
                     group, consumer, {stream: ">"}, count=count, block=max(1, int(wait * 1000)) if wait > 0 else None
                 )
             except rexc.ResponseError as exc:
@@ -144,16 +166,19 @@ class Consuming:
         key = (stream, group)
         self.schedule.claimed(key, asyncio.get_running_loop().time())
         try:
-            reply = await self.ctx.scripts.claim(
-                keys=self.ctx.keys.group_keys(stream, group),
-                args=[group, consumer, now_ms(), count, cfg.claim_idle_ms, cfg.max_deliveries, min(CLAIM_SCAN_MAX, count * 4 + 16)],
+            ack = await self.ctx.acked_script(
+                self.ctx.scripts.claim,
+                self.ctx.keys.group_keys(stream, group),
+                [group, consumer, now_ms(), count, cfg.claim_idle_ms, cfg.max_deliveries, min(CLAIM_SCAN_MAX, count * 4 + 16)],
             )
         except rexc.ResponseError as exc:
             if reply_kind(exc) is ReplyKind.NOGROUP:
                 await self._recover_nogroup(cfg, group)
                 return []
             raise
-        entries, gone, dead, reclaimed, _retried = reply
+        entries, gone, dead, reclaimed, _retried = ack.result
+        if dead:
+            dead_letter_unconfirmed(self.ctx, ack, stream, group, int(dead))
         observer = self.ctx.observer
         if gone:
             log.warning("stream %s group %s: %d pending entries were trimmed or deleted before their ack; acked away", stream, group, gone)
@@ -220,11 +245,15 @@ class Consuming:
             reason = reason[: MAX_REASON_LENGTH - 3] + "..."
         cfg = await self.ctx.check_group(stream, group)
         now = now_ms()
-        reply = await self.ctx.scripts.nack(
-            keys=self.ctx.keys.group_keys(stream, group),
-            args=[group, entry_id, reason, now, cfg.max_deliveries, *(cfg.backoff.delay_ms(n) for n in range(1, cfg.max_deliveries + 1))],
+        ack = await self.ctx.acked_script(
+            self.ctx.scripts.nack,
+            self.ctx.keys.group_keys(stream, group),
+            [group, entry_id, reason, now, cfg.max_deliveries, *(cfg.backoff.delay_ms(n) for n in range(1, cfg.max_deliveries + 1))],
         )
+        reply = ack.result
         outcome = reply[0]
+        if outcome == "dead":
+            dead_letter_unconfirmed(self.ctx, ack, stream, group, 1)
         observer = self.ctx.observer
         observer.nacked(stream, group)
         if outcome == "retry":
@@ -245,7 +274,7 @@ class Consuming:
     async def peek_next(self, stream: str, block_ms: int) -> Delivery | None:
         self.ctx.stream_config(stream)
         check_read_args(1, block_ms)
-        reply = await self.ctx.redis.xread({stream: "$"}, count=1, block=block_ms if block_ms > 0 else None)
+        reply = await self.ctx.blocking.xread({stream: "$"}, count=1, block=block_ms if block_ms > 0 else None)
         if not reply:
             return None
         eid, fields = reply[0][1][0]
@@ -256,6 +285,10 @@ class Consuming:
             raise InvalidArgument("name at least one channel", field="channel")
         for c in channels:
             self.ctx.check_channel(c)
+        if isinstance(self.ctx.redis, RedisCluster):
+            async for m in self._subscribe_cluster(channels):
+                yield m
+            return
         pubsub = self.ctx.redis.pubsub(ignore_subscribe_messages=True)
         try:
             try:
@@ -274,3 +307,46 @@ class Consuming:
         finally:
             with contextlib.suppress(Exception):  # closing a broken connection
                 await pubsub.aclose()
+
+    async def _subscribe_cluster(self, channels: Sequence[str]) -> AsyncIterator[ChannelMessage]:
+        """Cluster: classic Pub/Sub is broadcast over the cluster bus, so PUBLISH on any node reaches
+        a SUBSCRIBE on any other. The subscription is a plain connection to one node (master or
+        replica); when that node dies, it subscribes again on the next reachable one (messages
+        published in between are missed: channels are at-most-once). Unavailable when no node answers."""
+        cluster = self.ctx.redis
+        assert isinstance(cluster, RedisCluster)
+        tried: set[str] = set()
+        while True:
+            with contextlib.suppress(*_DOWN, rexc.RedisError):
+                await cluster.initialize()
+            nodes = [n for n in cluster.get_nodes() if n.name not in tried] or []
+            if not nodes:
+                raise Unavailable(f"lost the Redis subscription: no cluster node accepts it (tried {', '.join(sorted(tried))})")
+            node = nodes[0]
+            kwargs = {k: v for k, v in node.connection_kwargs.items() if k not in ("host", "port", "connection_class")}
+            plain = aioredis.Redis(host=node.host, port=node.port, **kwargs)
+            pubsub = plain.pubsub(ignore_subscribe_messages=True)
+            try:
+                try:
+                    await pubsub.subscribe(*channels)
+                except _DOWN:
+                    tried.add(node.name)
+                    continue
+                tried.clear()
+                log.debug("channels %s: subscribed on cluster node %s", ", ".join(channels), node.name)
+                while True:
+                    try:
+                        msg = await pubsub.get_message(timeout=1.0)
+                    except _DOWN as exc:
+                        log.warning("lost the subscription on cluster node %s (%s): subscribing on another node", node.name, exc)
+                        tried.add(node.name)
+                        break
+                    if msg is None or msg.get("type") != "message":
+                        continue
+                    payload, meta = codec.decode_channel_message(msg["data"])
+                    yield ChannelMessage(channel=msg["channel"], payload=payload, meta=meta)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await plain.aclose()

@@ -17,6 +17,7 @@ from redis import exceptions as rexc
 from redis.commands.core import AsyncScript
 
 from . import names, scripts
+from .connection import AckedWrite, script_then_wait, write_then_wait
 from .errors import InvalidArgument, NotFound
 from .keys import Keys
 from .limits import MAX_BLOCK_MS, MAX_READ_COUNT
@@ -62,15 +63,43 @@ class Scripts:
 
 
 class BusContext:
-    def __init__(self, client: aioredis.Redis, settings: Settings, topology: Topology, observer: BusObserver) -> None:
+    def __init__(self, client: aioredis.Redis, settings: Settings, topology: Topology, observer: BusObserver,
+                 blocking: aioredis.Redis | None = None) -> None:
         self.redis = client
+        """Every command that answers at once (core/connection.py: ``build_client(settings, url)``)."""
+        self.blocking = blocking if blocking is not None else client
+        """XREADGROUP / XREAD with BLOCK only: its read timeout covers MAX_BLOCK_MS on top of the
+        socket timeout (``build_client(settings, url, block_ms=MAX_BLOCK_MS)``), and its own pool
+        keeps waiting reads from taking the connections publishes need."""
         self.settings = settings
         self.topology = topology
         self.observer = observer
         self.keys = Keys(settings.key_prefix)
         self.scripts = Scripts.register(client)
         self.redis_version = ""
+        self.mode = settings.redis_mode
+        self.replicas_ack = settings.min_replicas_ack
+        """FRIDAY_MIN_REPLICAS_ACK: replicas that must confirm a stream write (WAIT) before it is acknowledged."""
+        self.unconfirmed_dead_letters = 0
+        """Dead letters written without the replicas' confirmation (logged; see consuming.dead_letter_unconfirmed)."""
         self._known_groups: dict[str, tuple[float, set[str]]] = {}
+
+    # ------------------------------------------------------------------ replica-acknowledged writes
+    async def acked_script(self, script: AsyncScript, keys: list[str], args: list[Any]) -> AckedWrite:
+        """Run a script whose keys share one slot (``keys[0]`` routes it on a cluster); with
+        FRIDAY_MIN_REPLICAS_ACK=N > 0, then WAIT for N replicas on the same connection
+        (:func:`~.connection.script_then_wait`). The caller decides what an unconfirmed write means."""
+        if self.replicas_ack == 0:
+            return AckedWrite(await script(keys=keys, args=args), 0, 0)
+        return await script_then_wait(self.redis, script, keys, args, replicas=self.replicas_ack,
+                                      timeout_ms=self.settings.replica_ack_timeout_ms)
+
+    async def acked_command(self, command: tuple[Any, ...], key: str) -> AckedWrite:
+        """One write command (``key`` routes it), then WAIT as :meth:`acked_script` does."""
+        if self.replicas_ack == 0:
+            return AckedWrite(await self.redis.execute_command(*command), 0, 0)
+        return await write_then_wait(self.redis, command, key=key, replicas=self.replicas_ack,
+                                     timeout_ms=self.settings.replica_ack_timeout_ms)
 
     # ------------------------------------------------------------------ topology
     def stream_config(self, stream: str) -> StreamConfig:

@@ -1,19 +1,41 @@
-"""Publishing: check and encode events, then write them (streams: one atomic script call;
-channels: Pub/Sub). See :meth:`~friday_bus.core.bus.EventBus.publish_batch` for the contract."""
+"""Publishing: check and encode events, then write them (streams: one atomic script call per
+slot group, see below; channels: Pub/Sub). See :meth:`~friday_bus.core.bus.EventBus.publish_batch`
+for the contract.
+
+Guarantee per mode, plainly:
+
+* FRIDAY_MIN_REPLICAS_ACK=0 (default): a publish returns once the master holds the entry (and
+  its AOF per its fsync policy). Replication is asynchronous: if the master dies before its
+  replica copied the entry, a failover (sentinel or cluster) loses it although the publish was
+  acknowledged.
+* FRIDAY_MIN_REPLICAS_ACK=N: a publish returns only once N replicas hold the entry in memory
+  (WAIT on the connection that wrote it), so a failover to one of them keeps it. If they do not
+  confirm within FRIDAY_REPLICA_ACK_TIMEOUT_MS the publish answers Unavailable (503 / UNAVAILABLE):
+  the entry may or may not exist, and retrying with the same event_id writes nothing twice (the
+  Python client does so, with an event_id it generates when the caller gave none). WAIT does not
+  fsync: a crash of the master and of every replica together can still lose it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from redis import exceptions as rexc
+from redis.crc import key_slot
+
 from . import codec
+from .connection import AckedWrite
 from .context import BusContext, now_ms
-from .errors import FridayError, InvalidArgument
+from .errors import FridayError, InvalidArgument, Unavailable
 from .limits import MAX_BATCH, MAX_PAYLOAD_KEYS
 from .models import EventMeta, PublishRequest, PublishResult
 from .settings import StreamConfig
+
+log = logging.getLogger("friday.bus")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,16 +121,71 @@ class Publishing:
         results: list[PublishResult | None],
     ) -> None:
         """One event without idempotency key or cap: a plain XADD. Anything else: one PUBLISH
-        script call, atomic for the whole batch (caps checked before anything is written).
-        An idempotency key is its own Redis key (``keys.idem``, holding the first entry id),
-        never a field of the entry: it works the same in every wire format."""
+        script call per slot group (standalone, sentinel: one call for the whole batch; cluster:
+        one per hash slot the batch's streams fall in), each atomic, caps checked in it before it
+        writes. An idempotency key is its own Redis key (``keys.idem``, holding the first entry
+        id, in its stream's slot), never a field of the entry: it works the same in every wire format.
+
+        With FRIDAY_MIN_REPLICAS_ACK=N each call is followed by WAIT on its connection; a call not
+        confirmed by N replicas in time raises Unavailable (the rest of the batch is not written)."""
         if len(idx) == 1:
             i = idx[0]
             c = checked[i]
             if reqs[i].event_id is None and c.config is not None and c.config.max_backlog is None:
-                entry_id = await self.ctx.redis.xadd(reqs[i].target, c.fields)  # type: ignore[arg-type]
-                results[i] = PublishResult(target=reqs[i].target, kind="stream", entry_id=entry_id)
+                target = reqs[i].target
+                if self.ctx.replicas_ack == 0:
+                    entry_id = await self.ctx.redis.xadd(target, c.fields)  # type: ignore[arg-type]
+                else:
+                    flat = [x for kv in c.fields.items() for x in kv]  # type: ignore[union-attr]
+                    ack = await self.ctx.acked_command(("XADD", target, "*", *flat), key=target)
+                    self._confirmed(ack, [reqs[i]])
+                    entry_id = ack.result
+                results[i] = PublishResult(target=target, kind="stream", entry_id=entry_id)
                 return
+        groups = self._slot_groups(reqs, idx)
+        if len(groups) > 1:
+            await self._precheck_caps(reqs, checked, idx)
+        written: list[int] = []
+        for group in groups:
+            try:
+                await self._write_group(reqs, checked, group, results)
+            except BaseException:
+                if written:
+                    log.warning(
+                        "batch split by slot: events %s were written before events %s failed; retrying with the same "
+                        "event_ids writes nothing twice", written, group,
+                    )
+                raise
+            written += group
+
+    def _slot_groups(self, reqs: Sequence[PublishRequest], idx: list[int]) -> list[list[int]]:
+        """The batch's stream events grouped by hash slot (cluster only), in order of first appearance.
+        Every key of a group (its streams and their idempotency keys) is in one slot."""
+        if self.ctx.mode != "cluster":
+            return [idx]
+        by_slot: dict[int, list[int]] = {}
+        for i in idx:
+            by_slot.setdefault(key_slot(reqs[i].target.encode()), []).append(i)
+        return list(by_slot.values())
+
+    async def _precheck_caps(self, reqs: Sequence[PublishRequest], checked: list[CheckedEvent], idx: list[int]) -> None:
+        """A batch split in several calls: refuse it before the first call when a capped stream is
+        already too full for its share, so that a full backlog rarely leaves a batch half written
+        (each call checks again, atomically, before it writes)."""
+        planned: dict[str, tuple[int, int]] = {}
+        for i in idx:
+            cap = checked[i].config.max_backlog if checked[i].config else None
+            if cap:
+                n, _ = planned.get(reqs[i].target, (0, cap))
+                planned[reqs[i].target] = (n + 1, cap)
+        for stream, (n, cap) in planned.items():
+            length = int(await self.ctx.redis.xlen(stream))
+            if length + n > cap:
+                raise rexc.ResponseError(f"BACKLOG_FULL {stream} {length} {cap}")
+
+    async def _write_group(
+        self, reqs: Sequence[PublishRequest], checked: list[CheckedEvent], idx: list[int], results: list[PublishResult | None]
+    ) -> None:
         keys: list[str] = []
         key_pos: dict[str, int] = {}
 
@@ -134,6 +211,26 @@ class Publishing:
                 len(flat),
                 *flat,
             ]
-        replies = await self.ctx.scripts.publish(keys=keys, args=args)
-        for i, (entry_id, dup) in zip(idx, replies):
+        ack = await self.ctx.acked_script(self.ctx.scripts.publish, keys, args)
+        self._confirmed(ack, [reqs[i] for i in idx])
+        for i, (entry_id, dup) in zip(idx, ack.result):
             results[i] = PublishResult(target=reqs[i].target, kind="stream", entry_id=entry_id, duplicate=bool(int(dup)))
+
+    def _confirmed(self, ack: AckedWrite, reqs: Sequence[PublishRequest]) -> None:
+        """Raise Unavailable when fewer replicas than FRIDAY_MIN_REPLICAS_ACK confirmed the write."""
+        if ack.confirmed:
+            return
+        s = self.ctx.settings
+        self.ctx.observer.replica_ack_missing("publish", ack.replicas, ack.requested)
+        keyless = [r.target for r in reqs if not r.event_id]
+        retry = (
+            "retrying with the same event_id writes nothing twice"
+            if not keyless else
+            "retrying with the same event_id writes nothing twice; events without an event_id "
+            f"(on {', '.join(sorted(set(keyless)))}) may be written twice by a retry"
+        )
+        raise Unavailable(
+            f"the publish was not confirmed by {ack.requested} replica(s) within {s.replica_ack_timeout_ms} ms "
+            f"(FRIDAY_MIN_REPLICAS_ACK; {ack.replicas} confirmed): the entry may or may not exist; {retry}",
+            details={"replicas": ack.replicas, "min_replicas_ack": ack.requested, "may_exist": True},
+        )

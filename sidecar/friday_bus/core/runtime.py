@@ -1,7 +1,8 @@
 """Runtime: owns Redis (embedded or external), the bus, and the background loops.
 
-Start order: Redis (embedded child, if no URL) → connect and check version → setup →
-loops. Stop order: loops → (the transports drain their in-flight calls in between) →
+Start order: Redis (embedded child, if ``settings.embedded``: standalone mode without
+FRIDAY_REDIS_URL) → connect (two clients for FRIDAY_REDIS_MODE, core/connection.py) and check
+version → setup → loops. Stop order: loops → (the transports drain their in-flight calls in between) →
 close the Redis client → stop the embedded child.
 
 Background loops, each small and independent, started and stopped together:
@@ -9,7 +10,10 @@ Background loops, each small and independent, started and stopped together:
 * ``sweep``: dead-letters entries that exhausted their deliveries while nobody reads;
 * ``trim``: the safe trim (only entries every group acked);
 * ``monitor``: re-runs setup if Redis lost it, logs alerts, refreshes the status that metrics read;
-* ``consumer_gc``: removes consumers idle for long that hold nothing pending.
+* ``consumer_gc``: removes consumers idle for long that hold nothing pending;
+* ``sentinel`` (sentinel mode only): every :data:`SENTINEL_REFRESH_S`, asks the sentinels for
+  the master and moves the connections still on another node (``connection.refresh_master``):
+  redis-py alone would keep a busy pool on an old master that stays up after a failover.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 
 from .bus import BusObserver, EventBus
+from .connection import RedisDescription
 from .embedded import EmbeddedRedis, socket_alive
 from .errors import FridayError, Unavailable
 from .models import BusStatus
@@ -29,6 +38,18 @@ log = logging.getLogger("friday.runtime")
 
 READY_PING_TIMEOUT_S = 2.0
 """How long a readiness check waits for Redis before it says not ready."""
+SENTINEL_REFRESH_S = 1.0
+"""Sentinel mode: how often the runtime asks the sentinels which master serves now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What the doors show when the sidecar is ready (HTTP ``/readyz``)."""
+
+    redis_version: str
+    mode: str
+    masters: tuple[str, ...]
+    """``host:port`` of the master(s) serving now (one per shard on a cluster)."""
 
 
 class Runtime:
@@ -41,6 +62,8 @@ class Runtime:
         self.last_status: BusStatus | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
+        self.sentinel_master: str | None = None
+        """Sentinel mode: ``host:port`` of the master the last refresh found."""
 
     async def start(self, *, run_setup: bool = True, loops: bool = True, attach: bool = False) -> EventBus:
         """Start Redis if embedded, connect, check the version, run setup, start the loops.
@@ -50,7 +73,7 @@ class Runtime:
         """
         s = self.settings
         url = s.redis_url
-        if url is None:
+        if s.embedded:
             emb = EmbeddedRedis(s.data_dir, s.redis_server_bin, s.embedded_appendfsync)
             if attach and socket_alive(emb.socket_path):
                 url = emb.url
@@ -62,6 +85,9 @@ class Runtime:
         try:
             self.bus = EventBus.from_url(url, s, self.topology, self.observer)
             await self.bus.check_server()
+            if s.redis_mode == "sentinel":
+                with contextlib.suppress(Exception):  # check_server reached it: this only names it
+                    self.sentinel_master = await self.bus.refresh_master()
             if run_setup:
                 report = await self.bus.setup(s.setup_start)
                 if report.created_groups:
@@ -74,12 +100,12 @@ class Runtime:
         self.ready = True
         return self.bus
 
-    async def check_ready(self) -> str:
+    async def check_ready(self) -> Readiness:
         """The one readiness decision, for every door (HTTP ``/readyz``, gRPC health).
 
         Ready means: started, Redis answers within :data:`READY_PING_TIMEOUT_S`, and the
-        topology setup is in Redis. Returns the Redis version; raises Unavailable saying
-        which of the three is missing (and what to do).
+        topology setup is in Redis. Returns the Redis version, the mode and the master(s)
+        serving now; raises Unavailable saying which of the three is missing (and what to do).
         """
         bus = self.bus
         if bus is None or not self.ready:
@@ -94,7 +120,29 @@ class Runtime:
                 "Redis answers but the topology setup is missing (Redis restarted empty?): "
                 "the sidecar re-runs it within FRIDAY_MONITOR_INTERVAL_S, or restart it"
             )
-        return bus.redis_version
+        return Readiness(bus.redis_version, self.settings.redis_mode, await self._masters())
+
+    async def _masters(self) -> tuple[str, ...]:
+        """The serving master(s), cheaply: sentinel: the one the last refresh found (else asked);
+        cluster: the client's slot map; standalone: the URL's node."""
+        bus = self.bus
+        assert bus is not None
+        if self.settings.redis_mode == "sentinel":
+            if self.sentinel_master is None:
+                with contextlib.suppress(Exception):
+                    self.sentinel_master = await asyncio.wait_for(bus.refresh_master(), READY_PING_TIMEOUT_S)
+            return (self.sentinel_master,) if self.sentinel_master else ()
+        redis = bus.redis
+        if isinstance(redis, RedisCluster):
+            return tuple(sorted(n.name for n in redis.get_primaries()))
+        kw = redis.connection_pool.connection_kwargs
+        return (str(kw["path"]) if kw.get("path") else f"{kw.get('host', 'localhost')}:{kw.get('port', 6379)}",)
+
+    async def describe(self) -> RedisDescription:
+        """Mode, nodes and serving master(s), asked of Redis now (``friday status``, ``friday config``)."""
+        if self.bus is None:
+            raise Unavailable("the sidecar is starting: Redis not connected yet")
+        return await self.bus.describe()
 
     def _start_loops(self) -> None:
         s = self.settings
@@ -104,6 +152,21 @@ class Runtime:
             asyncio.create_task(self._every("monitor", s.monitor_interval_s, self._monitor_once), name="friday-monitor"),
             asyncio.create_task(self._every("consumer_gc", max(s.monitor_interval_s, 60.0), self._gc_once), name="friday-gc"),
         ]
+        if s.redis_mode == "sentinel":
+            self._tasks.append(asyncio.create_task(self._every("sentinel", SENTINEL_REFRESH_S, self.refresh_master_once),
+                                                   name="friday-sentinel"))
+
+    async def refresh_master_once(self) -> None:
+        """Sentinel mode: ask the sentinels for the master; move the connections if it changed."""
+        assert self.bus is not None
+        try:
+            master = await self.bus.refresh_master()
+        except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+            raise Unavailable(f"no sentinel names a live master for {self.settings.redis_sentinel_master!r}: {exc}") from exc
+        if master != self.sentinel_master:
+            if self.sentinel_master is not None:
+                log.warning("sentinel: master of %s is now %s (was %s)", self.settings.redis_sentinel_master, master, self.sentinel_master)
+            self.sentinel_master = master
 
     async def _every(self, name: str, interval: float, step: Callable[[], Awaitable[object]]) -> None:
         failures = 0

@@ -501,9 +501,13 @@ class HealthOut(BaseModel):
 
 
 class ReadyOut(BaseModel):
-    model_config = _examples({"status": "ready", "redis_version": "7.2.4"})
+    model_config = _examples({"status": "ready", "redis_version": "7.2.4", "mode": "sentinel", "masters": ["10.0.0.5:6379"]})
     status: Literal["ready"]
     redis_version: str
+    mode: Literal["standalone", "cluster", "sentinel"] | None = Field(
+        default=None, description="FRIDAY_REDIS_MODE: standalone, cluster or sentinel.")
+    masters: list[str] | None = Field(
+        default=None, description="host:port of the master(s) serving now: one, or one per shard on a cluster.")
 
 
 # ---------------------------------------------------------------- converters (core → wire)

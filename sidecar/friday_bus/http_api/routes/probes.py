@@ -26,7 +26,8 @@ async def healthz() -> HealthOut:
 async def readyz(request: Request) -> ReadyOut:
     if request.app.state.lifecycle.is_stopping:  # the door's own state; the rest is the runtime's one decision
         raise Unavailable("the sidecar is shutting down")
-    return ReadyOut(status="ready", redis_version=await request.app.state.runtime.check_ready())
+    ready = await request.app.state.runtime.check_ready()
+    return ReadyOut(status="ready", redis_version=ready.redis_version, mode=ready.mode, masters=list(ready.masters))
 
 
 @router.get(
