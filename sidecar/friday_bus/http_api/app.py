@@ -2,7 +2,8 @@
 
 Routes validate and convert, then delegate to the runtime's EventBus; errors are mapped by the
 one set of handlers in :mod:`.errors`; auth and the body-size limit are ASGI middlewares in
-front of everything (:mod:`.security`).
+front of everything (:mod:`.security`), then strict JSON bodies (:mod:`.body`: Content-Type
+application/json in UTF-8, no repeated keys).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from ..auth import ApiKeys
 from ..metrics import PrometheusObserver
+from .body import JsonBodyMiddleware
 from .errors import install_error_handlers
 from .lifecycle import Lifecycle
 from .routes import ROUTERS
@@ -27,7 +29,14 @@ and Pub/Sub channels (informational events, at-most-once).
 Auth: `Authorization: Bearer <key>` on every route except exactly `GET /healthz` and `GET /readyz`
 (when keys are configured in FRIDAY_API_KEYS). Each operation lists the roles it accepts in `x-friday-roles`.
 Errors: `{"error": {"code", "message", "retriable", "field"}}`; validation errors are 400, never 422.
+Bodies: `Content-Type: application/json` (UTF-8; `charset=utf-8` allowed, nothing else), else 415;
+an object that repeats a key is refused (400).
 """
+UNSUPPORTED_BODY = {
+    "description": "The body was not sent as `Content-Type: application/json` in UTF-8 (another media type, "
+    "charset or parameter, no Content-Type, or a UTF-16/32 body); nothing was written.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
 
 
 def _body_limit(runtime: Any) -> int:
@@ -51,6 +60,7 @@ def create_app(runtime: Any, *, keys: ApiKeys | None = None, lifecycle: Lifecycl
     for router in ROUTERS:
         app.include_router(router)
     install_error_handlers(app)
+    app.add_middleware(JsonBodyMiddleware, routes_owner=app)  # inside the size limit: reads bounded bodies only
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes or _body_limit(runtime))
     app.add_middleware(AuthMiddleware, keys=keys, routes_owner=app)  # outermost: before any body is read
 
@@ -74,6 +84,11 @@ def create_app(runtime: Any, *, keys: ApiKeys | None = None, lifecycle: Lifecycl
                         param["description"] = (param.get("description") or "") + " Not a channel of the topology."
                 responses = op.get("responses", {})
                 responses.pop("422", None)  # validation errors are 400 (ErrorBody)
+                if "requestBody" in op:  # refused by JsonBodyMiddleware
+                    responses = op["responses"] = {
+                        **{c: r for c, r in responses.items() if c < "415"}, "415": UNSUPPORTED_BODY,
+                        **{c: r for c, r in responses.items() if c > "415"},
+                    }
                 for code, response in responses.items():
                     content = response.get("content") or {}
                     if code[0] in "45" and "application/json" not in content and content:
