@@ -2,7 +2,7 @@
 # Install the Debian/Ubuntu packages the project needs, only those missing.
 #   scripts/ensure-system.sh run    -> redis-server, python3 venv support, Node.js + npm
 #   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n), openssl (TLS tests)
-#                                      and redis-cli (creates the test cluster; Debian's redis-server depends on it)
+#                                      redis-cli (creates the test cluster) and postgresql (n8n queue mode: main + worker)
 set -euo pipefail
 mode="${1:-run}"
 missing=()
@@ -14,6 +14,8 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 if [ "$mode" = "test" ]; then
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  # n8n queue-mode tests: main and worker share a PostgreSQL database (a cluster the tests create)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 fi
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,8 +1,7 @@
 """Validate the queue-mode override docker-compose.queue.yml with the real Compose CLI (no engine).
 
 `docker compose -f docker-compose.yml -f docker-compose.queue.yml config` merges the two files,
-interpolates them (with .env.example, plus fixtures/queue.env for the variable the override
-adds) and validates the result against the Compose specification; we then check the parts
+interpolates them (with .env.example, which documents the override's variables too) and validates the result against the Compose specification; we then check the parts
 queue mode relies on, as tests/test_compose.py does for the base stack.
 """
 
@@ -18,7 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-QUEUE_ENV = HERE / "fixtures" / "queue.env"
 N8N_SERVICES = ("n8n", "n8n-worker")
 
 
@@ -36,7 +34,7 @@ def _compose(*extra_env_files: Path, env: dict[str, str] | None = None) -> subpr
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    proc = _compose(QUEUE_ENV)
+    proc = _compose()
     assert proc.returncode == 0, f"docker compose config failed:\n{proc.stderr}"
     return json.loads(proc.stdout)
 
@@ -104,6 +102,6 @@ def test_postgres_and_queue_redis(config: dict) -> None:
 
 
 def test_database_password_is_required() -> None:
-    proc = _compose(QUEUE_ENV, env={"N8N_POSTGRES_PASSWORD": ""})
+    proc = _compose(env={"N8N_POSTGRES_PASSWORD": ""})
     assert proc.returncode != 0
     assert "N8N_POSTGRES_PASSWORD" in proc.stderr
