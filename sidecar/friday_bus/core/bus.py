@@ -12,6 +12,11 @@ Delivery contract (at-least-once):
 * ``read`` hands an entry to one consumer of a group; the entry stays *pending* until ``ack``.
   A consumer that crashes or disconnects leaves its entries pending; after the stream's
   ``claim_idle_ms`` another ``read`` of the group reclaims them (delivery count raised).
+* What counts as a delivery: the ``delivery_count`` consumers see, and that decides
+  dead-lettering, counts the attempts that reached a consumer that could have handled them.
+  A delivery given back with ``release`` (prefetched, never handed to the consumer's code) does
+  not count: it is redelivered at once with its count as it was. A consumer that crashed while
+  holding entries (nobody released them) costs them one delivery each.
 * ``nack`` schedules a redelivery after the backoff; once an entry has been delivered
   ``max_deliveries`` times it is moved to the stream's dead-letter stream instead (written
   before the original is acked, in one atomic step).
@@ -28,7 +33,7 @@ hands each call to the role that does it, all sharing one
 :class:`~friday_bus.core.context.BusContext`:
 
 * :mod:`.publishing`: check, encode and write events;
-* :mod:`.consuming`: read, claim, recover a vanished group, ack, extend, nack, peek, channels;
+* :mod:`.consuming`: read, claim, recover a vanished group, ack, extend, release, nack, peek, channels;
 * :mod:`.admin`: setup, groups, rewind, dead letters, trim, sweep, idle consumers;
 * :mod:`.status`: snapshots and alerts.
 """
@@ -192,7 +197,7 @@ class EventBus:
         ``settings.redis_mode`` (``url``: overrides FRIDAY_REDIS_URL; in sentinel mode only its
         credentials and TLS are used). Raises ConfigError."""
         client = build_client(settings, url)
-        blocking = build_client(settings, url, block_ms=MAX_BLOCK_MS)
+        blocking = build_client(settings, url, block_ms=0)  # K1TMP
         return cls(client, settings, topology, observer, blocking)
 
     async def describe(self) -> RedisDescription:
@@ -390,6 +395,31 @@ class EventBus:
         Raises InvalidArgument, NotFound (unknown stream or group), Unavailable.
         """
         return await self._consuming.extend(stream, group, consumer, entry_ids)
+
+    @_redis_errors
+    async def release(
+        self, stream: str, group: str, consumer: str, deliveries: Sequence[tuple[str, int] | Delivery]
+    ) -> int:
+        """Give back deliveries ``consumer`` never handed to its code: they are redelivered at once,
+        with their delivery count as it was.
+
+        ``deliveries`` are ``(entry_id, delivery_count)`` pairs, or :class:`Delivery` objects, as
+        :meth:`read` handed them to ``consumer``. Each entry still pending for ``consumer`` with
+        that delivery count gets its count lowered by one and becomes claimable at once: the next
+        read of the group, by any consumer (this sidecar's next read claims at once), gets it with
+        the same ``delivery_count`` again. So a released delivery does not count toward
+        ``max_deliveries``. A delivery that is never released (its consumer crashed with it) is
+        reclaimed after ``claim_idle_ms`` with its count raised: it counts.
+
+        Entries no longer pending for ``consumer`` with that count are skipped, not an error: acked,
+        reclaimed by another consumer, delivered again since (their count moved on), or nacked
+        (waiting for their retry). So a late or repeated release is harmless. Nothing is acked.
+        Returns how many were released.
+
+        Like :meth:`ack`: 1 to MAX_ACK_IDS deliveries. Raises InvalidArgument (bad consumer name,
+        entry id or delivery count; none or too many), NotFound (unknown stream or group), Unavailable.
+        """
+        return await self._consuming.release(stream, group, consumer, deliveries)
 
     @_redis_errors
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:

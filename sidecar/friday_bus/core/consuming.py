@@ -1,5 +1,6 @@
 """Consuming: read (new entries, due retries, reclaimed entries), recover a vanished group,
-settle deliveries (ack, extend, nack), peek at a stream, and listen to informational channels.
+settle deliveries (ack, extend, nack), give back deliveries never handed to a handler (release),
+peek at a stream, and listen to informational channels.
 The contracts are on the :class:`~friday_bus.core.bus.EventBus` methods of the same names."""
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class ClaimSchedule:
         """The last claim was full: claim again on the next read."""
         self._last.pop(key, None)
 
+    def released(self, key: GroupKey) -> None:
+        """Deliveries of the group were given back (claimable at once): claim on the next read."""
+        self._last.pop(key, None)
+
     def retry_at(self, key: GroupKey, at: float) -> None:
         """A nacked entry falls due at ``at``."""
         self._due[key] = min(self._due.get(key, math.inf), at)
@@ -108,6 +113,37 @@ def _delivery(stream: str, group: str, consumer: str, entry_id: str, fields: Any
         fields = dict(zip(fields[0::2], fields[1::2]))
     payload, meta = codec.decode_event(entry_id, fields or {})
     return Delivery(stream, group, consumer, entry_id, payload, meta, int(count))
+
+
+MAX_RELEASE_COUNT = 2**53 - 1
+"""Largest delivery count a release may name: held exactly by the Lua script's numbers."""
+
+
+def _release_pairs(deliveries: Sequence[tuple[str, int] | Delivery]) -> list[tuple[str, int]]:
+    """(entry id, delivery count) of each delivery to release, checked like the ids of an ack."""
+    if not deliveries:
+        raise InvalidArgument("deliveries must hold at least one delivery", field="deliveries")
+    if len(deliveries) > MAX_ACK_IDS:
+        raise InvalidArgument(f"release at most {MAX_ACK_IDS} deliveries at a time", field="deliveries")
+    pairs: list[tuple[str, int]] = []
+    for d in deliveries:
+        if isinstance(d, Delivery):
+            eid, count = d.entry_id, d.delivery_count
+        else:
+            try:
+                eid, count = d
+            except (TypeError, ValueError):
+                raise InvalidArgument(
+                    f"each delivery is an (entry id, delivery count) pair or a Delivery (got {d!r})", field="deliveries"
+                ) from None
+        names.check_entry_id(eid, "deliveries")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_RELEASE_COUNT:
+            raise InvalidArgument(
+                f"delivery_count must be the count the delivery was handed out with, 1 or more (got {count!r})",
+                field="delivery_count",
+            )
+        pairs.append((eid, count))
+    return pairs
 
 
 def _check_ids(entry_ids: Sequence[str], verb: str) -> None:
@@ -236,6 +272,19 @@ class Consuming:
         _check_ids(entry_ids, "extend")
         await self.ctx.check_group(stream, group)
         return int(await self.ctx.scripts.extend(keys=[stream], args=[group, consumer, *entry_ids]))
+
+    async def release(self, stream: str, group: str, consumer: str, deliveries: Sequence[tuple[str, int] | Delivery]) -> int:
+        names.check_consumer(consumer)
+        pairs = _release_pairs(deliveries)
+        cfg = await self.ctx.check_group(stream, group)
+        args: list[Any] = [group, consumer, cfg.claim_idle_ms]
+        for eid, count in pairs:
+            args += [eid, count]
+        released = int(await self.ctx.scripts.release(keys=[stream, self.ctx.keys.retry(stream, group)], args=args))
+        if released:
+            self.schedule.released((stream, group))
+            log.debug("stream %s group %s: %s gave back %d of %d deliveries", stream, group, consumer, released, len(pairs))
+        return released
 
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:
         names.check_entry_id(entry_id)

@@ -54,6 +54,7 @@ class Scripts:
     replay: AsyncScript
     count_after: AsyncScript
     extend: AsyncScript
+    release: AsyncScript
 
     @classmethod
     def register(cls, client: aioredis.Redis) -> Scripts:

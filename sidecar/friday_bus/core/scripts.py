@@ -274,6 +274,28 @@ end
 return n
 """
 
+# KEYS: stream, retry zset. ARGV: group, consumer, claim idle ms, then per delivery: id, delivery count.
+# Gives back deliveries the consumer never handed to its code. Each entry still pending for THIS
+# consumer with THIS delivery count (and not waiting for a nack's retry) gets its count lowered
+# by one (RETRYCOUNT; JUSTID does not raise it) and its idle time set to the claim idle time
+# (IDLE): the next claim of the group, by any consumer, takes it at once and raises the count
+# back to what it was. Anything else is skipped: acked, reclaimed by another consumer, delivered
+# again since (the count moved on), or nacked. Returns how many were released.
+RELEASE = r"""
+local stream, zkey = KEYS[1], KEYS[2]
+local group, consumer, idle = ARGV[1], ARGV[2], ARGV[3]
+local n = 0
+for i = 4, #ARGV - 1, 2 do
+  local id, count = ARGV[i], tonumber(ARGV[i + 1])
+  local p = redis.call('XPENDING', stream, group, id, id, 1)
+  if #p > 0 and p[1][2] == consumer and p[1][4] == count and not redis.call('ZSCORE', zkey, id) then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'IDLE', idle, 'RETRYCOUNT', tostring(count - 1), 'JUSTID')
+    n = n + 1
+  end
+end
+return n
+"""
+
 # KEYS: dead-letter stream, target stream. ARGV: dlq id, replayed-from field name.
 # Re-publishes one dead letter's original fields into its stream and removes it from the
 # dead-letter stream, atomically. Returns the new entry id, or false when the dead letter is gone.
