@@ -158,17 +158,29 @@ class SubscribeExtend(_message.Message):
     ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, ref: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class SubscribeRelease(_message.Message):
+    __slots__ = ("ref", "ids", "delivery_counts")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    ref: int
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    delivery_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, ref: _Optional[int] = ..., ids: _Optional[_Iterable[str]] = ..., delivery_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class SubscribeRequest(_message.Message):
-    __slots__ = ("start", "ack", "nack", "extend")
+    __slots__ = ("start", "ack", "nack", "extend", "release")
     START_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     NACK_FIELD_NUMBER: _ClassVar[int]
     EXTEND_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
     start: SubscribeStart
     ack: SubscribeAck
     nack: SubscribeNack
     extend: SubscribeExtend
-    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., nack: _Optional[_Union[SubscribeNack, _Mapping]] = ..., extend: _Optional[_Union[SubscribeExtend, _Mapping]] = ...) -> None: ...
+    release: SubscribeRelease
+    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., nack: _Optional[_Union[SubscribeNack, _Mapping]] = ..., extend: _Optional[_Union[SubscribeExtend, _Mapping]] = ..., release: _Optional[_Union[SubscribeRelease, _Mapping]] = ...) -> None: ...
 
 class Subscribed(_message.Message):
     __slots__ = ("stream", "group", "consumer", "max_in_flight")
@@ -216,19 +228,31 @@ class SubscribeExtendResult(_message.Message):
     error: Error
     def __init__(self, ref: _Optional[int] = ..., extended: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
 
+class SubscribeReleaseResult(_message.Message):
+    __slots__ = ("ref", "released", "error")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ref: int
+    released: int
+    error: Error
+    def __init__(self, ref: _Optional[int] = ..., released: _Optional[int] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
 class SubscribeResponse(_message.Message):
-    __slots__ = ("subscribed", "deliveries", "ack_result", "nack_result", "extend_result")
+    __slots__ = ("subscribed", "deliveries", "ack_result", "nack_result", "extend_result", "release_result")
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     DELIVERIES_FIELD_NUMBER: _ClassVar[int]
     ACK_RESULT_FIELD_NUMBER: _ClassVar[int]
     NACK_RESULT_FIELD_NUMBER: _ClassVar[int]
     EXTEND_RESULT_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_RESULT_FIELD_NUMBER: _ClassVar[int]
     subscribed: Subscribed
     deliveries: DeliveryBatch
     ack_result: SubscribeAckResult
     nack_result: SubscribeNackResult
     extend_result: SubscribeExtendResult
-    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., deliveries: _Optional[_Union[DeliveryBatch, _Mapping]] = ..., ack_result: _Optional[_Union[SubscribeAckResult, _Mapping]] = ..., nack_result: _Optional[_Union[SubscribeNackResult, _Mapping]] = ..., extend_result: _Optional[_Union[SubscribeExtendResult, _Mapping]] = ...) -> None: ...
+    release_result: SubscribeReleaseResult
+    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., deliveries: _Optional[_Union[DeliveryBatch, _Mapping]] = ..., ack_result: _Optional[_Union[SubscribeAckResult, _Mapping]] = ..., nack_result: _Optional[_Union[SubscribeNackResult, _Mapping]] = ..., extend_result: _Optional[_Union[SubscribeExtendResult, _Mapping]] = ..., release_result: _Optional[_Union[SubscribeReleaseResult, _Mapping]] = ...) -> None: ...
 
 class AckRequest(_message.Message):
     __slots__ = ("stream", "group", "ids")
@@ -263,6 +287,26 @@ class ExtendResponse(_message.Message):
     EXTENDED_FIELD_NUMBER: _ClassVar[int]
     extended: int
     def __init__(self, extended: _Optional[int] = ...) -> None: ...
+
+class ReleaseRequest(_message.Message):
+    __slots__ = ("stream", "group", "consumer", "ids", "delivery_counts")
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    IDS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    stream: str
+    group: str
+    consumer: str
+    ids: _containers.RepeatedScalarFieldContainer[str]
+    delivery_counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, stream: _Optional[str] = ..., group: _Optional[str] = ..., consumer: _Optional[str] = ..., ids: _Optional[_Iterable[str]] = ..., delivery_counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class ReleaseResponse(_message.Message):
+    __slots__ = ("released",)
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    released: int
+    def __init__(self, released: _Optional[int] = ...) -> None: ...
 
 class NackRequest(_message.Message):
     __slots__ = ("stream", "group", "id", "reason")

@@ -70,6 +70,11 @@ class EventBusStub:
                 request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackRequest.SerializeToString,
                 response_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackResponse.FromString,
                 _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/friday.eventbus.v1.EventBus/Release',
+                request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ReleaseResponse.FromString,
+                _registered_method=True)
         self.PublishInfo = channel.unary_unary(
                 '/friday.eventbus.v1.EventBus/PublishInfo',
                 request_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.PublishInfoRequest.SerializeToString,
@@ -164,22 +169,37 @@ class EventBusServicer:
 
         1. The client's first message is `start`: stream, group, consumer and max_in_flight.
         2. The server answers `subscribed`, then sends deliveries (in batches). The number of
-        deliveries sent on this call and not yet acked or nacked on this call never exceeds
-        max_in_flight.
-        3. The client sends `ack` / `nack` messages on the same call. Each is answered with an
-        `ack_result` / `nack_result` carrying the same `ref` (an `error` inside it does not
-        end the call). Send many ids per ack: acks that arrive together are applied together.
-        A successful ack or nack returns the credit of the deliveries it names (so does a
-        nack of an entry that is no longer pending). After an error the delivery stays in
-        flight and holds its credit: send the ack again.
-        4. The client half-closing its side ends the call (OK); un-acked deliveries stay pending.
+        deliveries sent on this call and not yet acked, nacked or released on this call never
+        exceeds max_in_flight.
+        3. The client sends `ack` / `nack` / `extend` / `release` messages on the same call. Each
+        is answered with an `ack_result` / `nack_result` / `extend_result` / `release_result`
+        carrying the same `ref` (an `error` inside it does not end the call). Send many ids
+        per ack: acks that arrive together are applied together. A successful ack, nack or
+        release returns the credit of the deliveries it names (so does a nack of an entry that
+        is no longer pending). After an error the delivery stays in flight and holds its
+        credit: send the ack again.
+        4. The client half-closing its side ends the call (OK). From then on no delivery is
+        written any more.
+
+        WHAT COUNTS AS A DELIVERY. delivery_count, and the dead-lettering after max_deliveries,
+        count the attempts that reached a consumer that could have handled them:
+        - `release` gives back deliveries this consumer never handed to its code (prefetched,
+        still buffered when it stops): each is redelivered at once, to any consumer of the
+        group, with its delivery_count as it was. A released delivery does not count. Its
+        credit comes back. Send the release before half-closing.
+        - Deliveries the sidecar read from Redis but never wrote to the call (still queued when
+        the call ends for any reason: half-close, cancel, disconnect, sidecar shutdown) are
+        released by the sidecar itself.
+        - Deliveries written to the client and neither acked, nacked nor released when the call
+        ends stay pending under the consumer, as for a crash: after the stream's claim_idle_ms
+        another read of the group reclaims them with delivery_count raised by one. They can
+        still be acked, nacked or released by the unary calls meanwhile. Nothing is ever acked
+        on the client's behalf.
 
         Deliveries include entries reclaimed from consumers that went away and nacked entries
-        whose backoff elapsed (delivery_count > 1). If the client goes away, its un-acked
-        deliveries stay pending in Redis and are reclaimed by another consumer after the
-        stream's claim_idle_ms; nothing is ever acked on the client's behalf. When the sidecar
-        shuts down it stops delivering, keeps accepting acks during its grace period, then
-        ends the call with UNAVAILABLE: reconnect. Role: consume.
+        whose backoff elapsed (delivery_count > 1). When the sidecar shuts down it stops
+        delivering, keeps accepting acks during its grace period, then ends the call with
+        UNAVAILABLE: reconnect. Role: consume.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,6 +227,19 @@ class EventBusServicer:
     def Nack(self, request, context):
         """Reject a delivery outside a Subscribe call: redelivered after the backoff, or
         dead-lettered once it has been delivered max_deliveries times. Role: consume.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Release(self, request, context):
+        """Give back deliveries `consumer` never handed to its code, outside a Subscribe call (e.g.
+        deliveries received on a call that has since ended, or after a reconnect). Each entry
+        still pending for `consumer` with the delivery_count given is redelivered at once, to any
+        consumer of the group, with that same delivery_count: the delivery does not count toward
+        max_deliveries. Entries acked, reclaimed by another consumer, delivered again since, or
+        nacked are skipped (not an error): a late or repeated release is harmless. Inside a
+        Subscribe call, send `release` instead. Role: consume.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -333,6 +366,11 @@ def add_EventBusServicer_to_server(servicer, server):
                     servicer.Nack,
                     request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackRequest.FromString,
                     response_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackResponse.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ReleaseRequest.FromString,
+                    response_serializer=friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ReleaseResponse.SerializeToString,
             ),
             'PublishInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.PublishInfo,
@@ -580,6 +618,33 @@ class EventBus:
             '/friday.eventbus.v1.EventBus/Nack',
             friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackRequest.SerializeToString,
             friday_dot_eventbus_dot_v1_dot_eventbus__pb2.NackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/friday.eventbus.v1.EventBus/Release',
+            friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ReleaseRequest.SerializeToString,
+            friday_dot_eventbus_dot_v1_dot_eventbus__pb2.ReleaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

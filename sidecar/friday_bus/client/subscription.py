@@ -1,10 +1,21 @@
-"""The client side of Subscribe: deliveries, their ack / nack / extend, and reconnection.
+"""The client side of Subscribe: deliveries, their ack / nack / extend, releases, and reconnection.
 
 A :class:`Subscription` keeps one Subscribe call open for as long as it is iterated, and
 opens a new one when the call fails with a retriable code (the sidecar restarting, Redis
 briefly away). Acks made in the same loop turn travel as one message (up to MAX_ACK_IDS
 ids), which the sidecar applies as one ack. A delivery whose call has ended is settled by
 the unary RPC (Ack, Nack, Extend) instead: it can still be acked after a reconnect.
+
+What the sidecar sends ahead (up to ``max_in_flight``) waits in a buffer until the
+application takes it. Deliveries still buffered, never handed to the application, are
+*released* (EventBus.release: redelivered at once, their delivery count as it was, so they
+never count toward max_deliveries): when the subscription is closed (``close``, leaving
+``async with``, ``FridayClient.close``) a SubscribeRelease goes out before the half-close
+(anything that arrives after it, or that the call could not take, by the unary Release);
+after a broken call, on the next call (same consumer name: the sidecar checks owner and
+count, so a stale release does nothing). A :class:`Delivery` the application received and
+did not settle stays pending: reclaimed after claim_idle_ms with its count raised, as for a
+crash.
 """
 
 from __future__ import annotations
@@ -13,6 +24,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Self
 
 import grpc
@@ -28,6 +41,12 @@ from .errors import from_error_message, from_rpc_error
 
 if TYPE_CHECKING:
     from .client import FridayClient
+
+log = logging.getLogger("friday.client")
+
+RELEASE_WAIT_S = 2.0
+"""Longest ``close`` waits for the sidecar to confirm its release and end the call, and then for
+the unary Release of what is left; past that, those deliveries stay pending (reclaimed later)."""
 
 
 class Delivery:
@@ -84,6 +103,7 @@ class _Session:
     def __init__(self, call: Any) -> None:
         self.call = call
         self.alive = True
+        self.half_closed = False
         self._refs = itertools.count(1)
         self._write_lock = asyncio.Lock()
         self._ack_buffer: list[tuple[str, asyncio.Future[None]]] = []
@@ -92,7 +112,7 @@ class _Session:
 
     async def _write(self, msg: pb.SubscribeRequest) -> None:
         async with self._write_lock:
-            if not self.alive:
+            if not self.alive or self.half_closed:
                 raise _SessionLost()
             try:
                 await self.call.write(msg)
@@ -138,6 +158,37 @@ class _Session:
             self._fail(ref)
         return await fut
 
+    async def release(self, deliveries: list[Delivery]) -> asyncio.Future[Any]:
+        """Write a SubscribeRelease (ids and the counts they were received with); returns the
+        future of its answer (how many were released). Raises _SessionLost if it cannot be written."""
+        ref = next(self._refs)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[ref] = [fut]
+        msg = pb.SubscribeRelease(ref=ref, ids=[d.id for d in deliveries], delivery_counts=[d.delivery_count for d in deliveries])
+        try:
+            await self._write(pb.SubscribeRequest(release=msg))
+        except _SessionLost:
+            self._waiting.pop(ref, None)
+            raise
+        return fut
+
+    async def flush_acks(self) -> None:
+        """Write the acks queued so far (their answers are not awaited)."""
+        if self._flush_task is not None and not self._flush_task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._flush_task)
+
+    async def finish_writing(self) -> None:
+        """Half-close: nothing more is sent on this call (later writes raise _SessionLost)."""
+        async with self._write_lock:
+            if not self.alive or self.half_closed:
+                return
+            self.half_closed = True
+            try:
+                await self.call.done_writing()
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
+                raise _SessionLost() from exc
+
     def _fail(self, ref: int) -> None:
         for f in self._waiting.pop(ref, []):
             if not f.done():
@@ -170,7 +221,12 @@ _CLOSED = object()
 class Subscription:
     """Deliveries of one consumer of a group, with reconnection. Iterate it with ``async for``.
     Leaving the loop does not end the call: use ``async with client.subscribe(...) as sub``,
-    or :meth:`close` (``FridayClient.close`` closes every subscription)."""
+    or :meth:`close` (``FridayClient.close`` closes every subscription).
+
+    Deliveries buffered and never handed to the application are given back (released) when
+    the subscription closes, and after a broken call on the next one: they are redelivered
+    with their delivery count as it was. Deliveries the application received and did not
+    settle stay pending (reclaimed after claim_idle_ms, their count raised)."""
 
     def __init__(self, client: FridayClient, stream: str, group: str, consumer: str, max_in_flight: int) -> None:
         self._client = client
@@ -182,6 +238,9 @@ class Subscription:
         self._session: _Session | None = None
         self._subscribed = asyncio.Event()
         self._fallbacks: set[asyncio.Task[None]] = set()
+        self._unreleased: list[Delivery] = []  # of ended calls, never handed out: release on the next call
+        self._late: list[Delivery] = []  # arrived after close() began: never handed out
+        self._finished = False
         self.reconnects = 0
 
     # -- lifecycle
@@ -205,16 +264,92 @@ class Subscription:
             raise FridayError("the subscription ended before the sidecar confirmed it")
 
     async def close(self) -> None:
-        """End the call. Deliveries not acked stay pending in the sidecar (reclaimed later)."""
+        """End the call. Deliveries still buffered (never handed to the application) are released
+        first: a SubscribeRelease, then the half-close, then a bounded wait (RELEASE_WAIT_S) for
+        the answer and the end of the call; what arrived after it, or what the call could not
+        take, goes by the unary Release (also bounded). Deliveries the application received
+        and did not settle stay pending in the sidecar (reclaimed after claim_idle_ms)."""
+        if self._finished:
+            return
+        self._finished = True
         self._closed = True
+        leftovers = self._take_buffered() + self._unreleased
+        self._unreleased = []
+        unconfirmed = leftovers
+        session = self._session
+        if session is not None and session.alive and self._subscribed.is_set() and self._task is not None:
+            unconfirmed = await self._release_and_half_close(session, leftovers)
         if self._session is not None:
             self._session.end()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+        late, self._late = self._late + self._take_buffered(), []
+        await self._release_unary(unconfirmed + late)
         self._queue.put_nowait(_CLOSED)
         self._client._subscriptions.discard(self)
+
+    async def _release_and_half_close(self, session: _Session, deliveries: list[Delivery]) -> list[Delivery]:
+        """Release ``deliveries`` on the call, half-close, and wait (bounded) for the answers and
+        the end of the call. Returns the deliveries whose release was not confirmed."""
+        answers: list[tuple[list[Delivery], asyncio.Future[Any]]] = []
+        unsent: list[Delivery] = []
+        await session.flush_acks()  # acks made before closing travel first
+        for i in range(0, len(deliveries), MAX_ACK_IDS):
+            chunk = deliveries[i:i + MAX_ACK_IDS]
+            try:
+                answers.append((chunk, await session.release(chunk)))
+            except _SessionLost:
+                unsent += chunk
+        with contextlib.suppress(_SessionLost):
+            await session.finish_writing()
+        assert self._task is not None
+        waits: list[Awaitable[Any]] = [self._task, *(f for _, f in answers)]
+        await asyncio.wait([asyncio.ensure_future(w) for w in waits], timeout=RELEASE_WAIT_S)
+        for chunk, fut in answers:
+            if not fut.done() or fut.cancelled() or fut.exception() is not None:
+                unsent += chunk
+        return unsent
+
+    async def _release_unary(self, deliveries: list[Delivery]) -> None:
+        """Give back deliveries outside a call (bounded by RELEASE_WAIT_S); failures are logged:
+        those deliveries stay pending and are reclaimed later."""
+        if not deliveries:
+            return
+        try:
+            await asyncio.wait_for(self._client.release(self.stream, self.group, self.consumer, deliveries), RELEASE_WAIT_S)
+        except (FridayError, TimeoutError, grpc.aio.AioRpcError) as exc:
+            log.warning("could not give back %d deliveries of %s/%s never handed to the application (%s); "
+                        "they are redelivered after the claim idle time", len(deliveries), self.stream, self.group, exc)
+
+    def _take_buffered(self, session: _Session | None = None) -> list[Delivery]:
+        """Remove from the buffer the deliveries not yet handed to the application (of ``session``
+        only, if given); everything else stays queued in order."""
+        taken: list[Delivery] = []
+        kept: list[Any] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, Delivery) and (session is None or item._session is session):
+                taken.append(item)
+            else:
+                kept.append(item)
+        for item in kept:
+            self._queue.put_nowait(item)
+        return taken
+
+    async def _release_previous(self, session: _Session) -> None:
+        """On a new call: release the deliveries of ended calls that were never handed out."""
+        while self._unreleased and session.alive:
+            batch = self._unreleased[:MAX_ACK_IDS]
+            try:
+                await (await session.release(batch))
+            except _SessionLost:
+                return  # still to release: the next call tries again
+            except FridayError as exc:
+                log.warning("the sidecar refused to release %d deliveries of %s/%s (%s)", len(batch), self.stream, self.group, exc)
+            done = {id(d) for d in batch}
+            self._unreleased = [d for d in self._unreleased if id(d) not in done]
 
     async def __aenter__(self) -> Self:
         self._ensure_started()
@@ -227,9 +362,10 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Delivery:
-        """The next delivery. Cancelling the wait (e.g. ``asyncio.wait_for``) loses nothing."""
+        """The next delivery. Cancelling the wait (e.g. ``asyncio.wait_for``) loses nothing.
+        Once the subscription is closed nothing more is handed out (the buffer was released)."""
         self._ensure_started()
-        if self._closed and self._queue.empty():
+        if self._closed:
             raise StopAsyncIteration
         item = await self._queue.get()
         if item is _CLOSED:
@@ -257,7 +393,11 @@ class Subscription:
                     kind = msg.WhichOneof("kind")
                     if kind == "deliveries":
                         for m in msg.deliveries.deliveries:
-                            self._queue.put_nowait(Delivery(self, session, m))
+                            d = Delivery(self, session, m)
+                            if self._closed:
+                                self._late.append(d)  # close() began: never handed out, released
+                            else:
+                                self._queue.put_nowait(d)
                     elif kind == "ack_result":
                         r = msg.ack_result
                         session.resolve(r.ref, r.error if r.HasField("error") else None, None)
@@ -268,9 +408,15 @@ class Subscription:
                     elif kind == "extend_result":
                         r = msg.extend_result
                         session.resolve(r.ref, r.error if r.HasField("error") else None, r.extended)
+                    elif kind == "release_result":
+                        r = msg.release_result
+                        session.resolve(r.ref, r.error if r.HasField("error") else None, r.released)
                     elif kind == "subscribed":
                         attempt = 0
                         self._subscribed.set()
+                        if self._unreleased:
+                            self._fallbacks.add(t := asyncio.create_task(self._release_previous(session)))
+                            t.add_done_callback(self._fallbacks.discard)
             except grpc.aio.AioRpcError as exc:
                 if self._closed:
                     return
@@ -288,6 +434,8 @@ class Subscription:
                 self._subscribed.clear()
             if self._closed:
                 return
+            # Buffered and never handed out: released on the next call (with their counts).
+            self._unreleased += self._take_buffered(session)
             self.reconnects += 1
             await asyncio.sleep(client._backoff(attempt))
             attempt += 1

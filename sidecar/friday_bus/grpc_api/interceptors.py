@@ -48,6 +48,7 @@ METHOD_ROLES: dict[str, tuple[str, ...]] = {
         "Ack": ("consume",),
         "Nack": ("consume",),
         "Extend": ("consume",),
+        "Release": ("consume",),
         "SubscribeChannel": ("consume",),
         "Status": ("admin",),
         "CreateGroup": ("admin",),

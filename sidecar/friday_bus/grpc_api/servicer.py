@@ -109,6 +109,16 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         extended = await self._bus().extend(request.stream, request.group, request.consumer, list(request.ids))
         return pb.ExtendResponse(extended=extended)
 
+    async def Release(self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext) -> pb.ReleaseResponse:
+        if len(request.delivery_counts) != len(request.ids):
+            raise InvalidArgument(
+                f"give one delivery_count per id (got {len(request.ids)} ids, {len(request.delivery_counts)} counts)",
+                field="delivery_counts",
+            )
+        deliveries = list(zip(request.ids, request.delivery_counts, strict=True))
+        released = await self._bus().release(request.stream, request.group, request.consumer, deliveries)
+        return pb.ReleaseResponse(released=released)
+
     async def Nack(self, request: pb.NackRequest, context: grpc.aio.ServicerContext) -> pb.NackResponse:
         return convert.nack_response(await self._bus().nack(request.stream, request.group, request.id, request.reason))
 
@@ -128,13 +138,17 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         stream, group, consumer = start.stream, start.group, start.consumer
         # The first read validates stream, group and consumer before the call is confirmed.
         initial = await bus.read(stream, group, consumer, count=credit, block_ms=0)
-        yield pb.SubscribeResponse(
-            subscribed=pb.Subscribed(stream=stream, group=group, consumer=consumer, max_in_flight=credit)
-        )
-        session = SubscribeCall(self.stopping, bus, request_iterator, stream, group, consumer, credit)
-        async with contextlib.aclosing(session.run(initial)) as messages:
-            async for msg in messages:
-                yield msg
+        session = SubscribeCall(self.stopping, bus, request_iterator, stream, group, consumer, credit, initial)
+        try:
+            yield pb.SubscribeResponse(
+                subscribed=pb.Subscribed(stream=stream, group=group, consumer=consumer, max_in_flight=credit)
+            )
+            async with contextlib.aclosing(session.run()) as messages:
+                async for msg in messages:
+                    yield msg
+        finally:
+            # However the call ends: what was read from Redis but never written goes back, uncounted.
+            await session.release_unwritten()
 
     # ------------------------------------------------------------------ channels
     async def SubscribeChannel(
