@@ -149,3 +149,68 @@ async def test_a_garbage_message_inside_a_publish_stream_after_good_ones(door, c
     assert e.value.code() == INVALID, e.value.details()
     assert "friday.eventbus.v1.PublishStreamRequest" in e.value.details()
     no_traceback_logged(caplog)
+
+
+# --------------------------------------------------------------------------- defaults: unset vs explicit 0
+
+
+async def test_explicit_zero_max_in_flight_is_refused_unset_is_the_default(door, stub):
+    s = door.stream()
+    await door.bus.setup()
+    call = stub.Subscribe(metadata=MD)
+    await call.write(pb.SubscribeRequest(start=pb.SubscribeStart(stream=s, group="workers", consumer="c", max_in_flight=0)))
+    e = await ended_with_error(call)
+    assert e.value.code() == INVALID
+    assert e.value.details() == "max_in_flight must be between 1 and 1000 (got 0)"
+    assert trailing(e.value)["friday-error-field"] == "max_in_flight"
+    call = stub.Subscribe(metadata=MD)
+    await call.write(pb.SubscribeRequest(start=pb.SubscribeStart(stream=s, group="workers", consumer="c")))
+    first = await asyncio.wait_for(call.read(), 10)
+    assert first.subscribed.max_in_flight == 10
+    call.cancel()
+
+
+async def test_explicit_zero_dead_letter_count_is_refused_unset_is_the_default(door, stub):
+    s = door.stream()
+    await door.bus.setup()
+    err = await expect_invalid(stub.ListDeadLetters(pb.ListDeadLettersRequest(stream=s, count=0), metadata=MD))
+    assert err.details() == "count must be between 1 and 1000 (got 0)"
+    assert trailing(err)["friday-error-field"] == "count"
+    assert (await stub.ListDeadLetters(pb.ListDeadLettersRequest(stream=s), metadata=MD)).entries == []
+
+
+async def test_explicit_empty_group_start_is_refused_unset_is_new(door, stub):
+    s = door.stream()
+    await stub.Publish(pb.PublishRequest(stream=s, payload_json='{"i":0}'), metadata=MD)
+    err = await expect_invalid(stub.CreateGroup(pb.CreateGroupRequest(stream=s, group="g", start=""), metadata=MD))
+    assert trailing(err)["friday-error-field"] == "start"
+    assert (await stub.CreateGroup(pb.CreateGroupRequest(stream=s, group="g"), metadata=MD)).created
+    info = {g["name"]: g for g in await door.bus.redis.xinfo_groups(s)}
+    assert info["g"]["lag"] == 0  # created at the end: "new"
+
+
+async def test_the_client_sends_unset_when_the_caller_gives_nothing(door, monkeypatch):
+    from friday_bus.grpc_api import servicer
+
+    monkeypatch.setattr(servicer, "DEFAULT_MAX_IN_FLIGHT", 3)  # the sidecar's default decides, not the client's
+    monkeypatch.setattr(servicer, "DEFAULT_DLQ_LIST_COUNT", 1)
+    c = door.client()
+    s = door.stream()
+    await door.bus.setup()
+    for i in range(5):
+        await c.publish(s, {"i": i})
+    async with c.subscribe(s, "workers", "w1") as sub:
+        async for _ in sub:
+            break  # the first read (count = the call's max_in_flight) is done
+        assert (await door.bus.redis.xpending(s, "workers"))["pending"] == 3
+    with pytest.raises(Exception, match=r"max_in_flight must be between 1 and 1000 \(got 0\)"):
+        async with c.subscribe(s, "workers", "w2", max_in_flight=0) as sub:
+            async for _ in sub:
+                break
+    dead = await door.bus.read(s, "workers", "w3", count=2)
+    for d in dead:
+        await door.bus.redis.xadd(door.bus.keys.dlq(s), {"i": str(d.payload["i"])})  # two dead letters
+    assert len(await c.list_dead_letters(s)) == 1
+    assert len(await c.list_dead_letters(s, count=2)) == 2
+    with pytest.raises(Exception, match=r"count must be between 1 and 1000 \(got 0\)"):
+        await c.list_dead_letters(s, count=0)

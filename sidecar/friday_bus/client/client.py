@@ -39,7 +39,6 @@ import grpc
 from .._proto import eventbus_pb2 as pb
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..core.errors import FridayError, Unavailable
-from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT
 from ..core.models import BusStatus, ChannelMessage, DeadLetter, NackResult, PublishResult, ReplayResult, StreamInfo
 from . import convert
 from ._status import RETRY_CODES
@@ -218,8 +217,9 @@ class FridayClient:
         return convert.publish_result(await self._call("PublishInfo", m))
 
     # -- consume
-    def subscribe(self, stream: str, group: str, consumer: str, *, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> Subscription:
-        """Deliveries for ``consumer`` of ``group``; at most ``max_in_flight`` un-acked at once.
+    def subscribe(self, stream: str, group: str, consumer: str, *, max_in_flight: int | None = None) -> Subscription:
+        """Deliveries for ``consumer`` of ``group``; at most ``max_in_flight`` un-acked at once
+        (None: not sent, the sidecar's default, DEFAULT_MAX_IN_FLIGHT; 0 is InvalidArgument).
         Nothing is sent until it is iterated (or entered, or :meth:`Subscription.wait_subscribed`);
         the sidecar's refusal (NotFound for an unknown group...) is raised by the iteration."""
         return Subscription(self, stream, group, consumer, max_in_flight)
@@ -285,9 +285,12 @@ class FridayClient:
         pending entries, unless ``force``."""
         return int((await self._call("DestroyGroup", pb.DestroyGroupRequest(stream=stream, group=group, force=force))).pending)
 
-    async def list_dead_letters(self, stream: str, *, count: int = DEFAULT_DLQ_LIST_COUNT, after: str | None = None) -> list[DeadLetter]:
-        """Dead letters of ``stream``, oldest first: at most ``count``, after the id ``after`` (exclusive)."""
-        m = pb.ListDeadLettersRequest(stream=stream, count=count)
+    async def list_dead_letters(self, stream: str, *, count: int | None = None, after: str | None = None) -> list[DeadLetter]:
+        """Dead letters of ``stream``, oldest first: at most ``count`` (None: not sent, the sidecar's
+        default, DEFAULT_DLQ_LIST_COUNT; 0 is InvalidArgument), after the id ``after`` (exclusive)."""
+        m = pb.ListDeadLettersRequest(stream=stream)
+        if count is not None:
+            m.count = count
         if after is not None:
             m.after = after
         return [convert.dead_letter(d) for d in (await self._call("ListDeadLetters", m)).entries]

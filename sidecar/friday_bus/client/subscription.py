@@ -228,10 +228,10 @@ class Subscription:
     with their delivery count as it was. Deliveries the application received and did not
     settle stay pending (reclaimed after claim_idle_ms, their count raised)."""
 
-    def __init__(self, client: FridayClient, stream: str, group: str, consumer: str, max_in_flight: int) -> None:
+    def __init__(self, client: FridayClient, stream: str, group: str, consumer: str, max_in_flight: int | None) -> None:
         self._client = client
         self.stream, self.group, self.consumer = stream, group, consumer
-        self.max_in_flight = max_in_flight
+        self.max_in_flight = max_in_flight  # None: not sent, the sidecar's default
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -384,8 +384,10 @@ class Subscription:
             call = client._stub.Subscribe(metadata=client._metadata)
             session = self._session = _Session(call)
             try:
-                await call.write(pb.SubscribeRequest(start=pb.SubscribeStart(
-                    stream=self.stream, group=self.group, consumer=self.consumer, max_in_flight=self.max_in_flight)))
+                start = pb.SubscribeStart(stream=self.stream, group=self.group, consumer=self.consumer)
+                if self.max_in_flight is not None:
+                    start.max_in_flight = self.max_in_flight
+                await call.write(pb.SubscribeRequest(start=start))
                 while True:
                     msg = await call.read()
                     if msg is grpc.aio.EOF:

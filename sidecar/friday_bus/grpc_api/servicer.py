@@ -131,7 +131,8 @@ class EventBusServicer(pb_grpc.EventBusServicer):
                 "the first Subscribe message must be `start` with stream, group, consumer and max_in_flight", field="start"
             )
         start = first.start
-        credit = start.max_in_flight or DEFAULT_MAX_IN_FLIGHT
+        # Unset: the default; set, 0 included, it is checked (the doors agree: 0 is refused).
+        credit = start.max_in_flight if start.HasField("max_in_flight") else DEFAULT_MAX_IN_FLIGHT
         if not 1 <= credit <= MAX_IN_FLIGHT:
             raise InvalidArgument(f"max_in_flight must be between 1 and {MAX_IN_FLIGHT} (got {credit})", field="max_in_flight")
         bus = self._bus()
@@ -173,7 +174,7 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         return convert.status(await self._bus().status(list(request.streams) or None))
 
     async def CreateGroup(self, request: pb.CreateGroupRequest, context: grpc.aio.ServicerContext) -> pb.CreateGroupResponse:
-        created = await self._bus().create_group(request.stream, request.group, request.start or "new")
+        created = await self._bus().create_group(request.stream, request.group, request.start if request.HasField("start") else "new")
         return pb.CreateGroupResponse(created=created)
 
     async def Rewind(self, request: pb.RewindRequest, context: grpc.aio.ServicerContext) -> pb.RewindResponse:
@@ -190,7 +191,8 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         self, request: pb.ListDeadLettersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDeadLettersResponse:
         after = request.after if request.HasField("after") else None
-        entries = await self._bus().dlq_list(request.stream, count=request.count or DEFAULT_DLQ_LIST_COUNT, after=after)
+        count = request.count if request.HasField("count") else DEFAULT_DLQ_LIST_COUNT  # set: checked, 0 refused
+        entries = await self._bus().dlq_list(request.stream, count=count, after=after)
         return pb.ListDeadLettersResponse(entries=[convert.dead_letter(d) for d in entries])
 
     async def ReplayDeadLetters(
