@@ -20,6 +20,12 @@ a retried publish without a key may then be written twice (at-least-once). Subsc
 long as they are iterated and resume delivering; deliveries received before a reconnect
 can still be acked (by a unary Ack when their call has ended).
 
+What counts as a delivery: deliveries the sidecar sent ahead that were never handed to the
+application (still buffered when the subscription closes, or when its call broke) are
+released - redelivered at once with their delivery count as it was, so they never count
+toward max_deliveries. A delivery the application received and did not settle stays
+pending and is reclaimed after claim_idle_ms with its count raised, as for a crash.
+
 The pieces: :mod:`.convert` (messages <-> values), :mod:`.subscription` (the Subscribe
 stream, deliveries, ack batching), :mod:`.publish_stream` (the PublishStream call),
 :mod:`.errors` (typed errors) and :mod:`._status` (the status-code table it shares with the
@@ -120,8 +126,9 @@ class FridayClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close every subscription (their un-acked deliveries stay pending), the publish
-        stream and the channel."""
+        """Close every subscription (deliveries still buffered, never handed to the application,
+        are released; those handed out and not settled stay pending), the publish stream and
+        the channel."""
         for sub in list(self._subscriptions):
             await sub.close()
         if self._publisher is not None:
@@ -235,6 +242,19 @@ class FridayClient:
         (0 for ids acked or reclaimed by another consumer meanwhile)."""
         m = pb.ExtendRequest(stream=stream, group=group, consumer=consumer, ids=list(ids))
         return int((await self._call("Extend", m)).extended)
+
+    async def release(self, stream: str, group: str, consumer: str, deliveries: Iterable[Any]) -> int:
+        """Give back deliveries ``consumer`` never handed to its code, outside a subscription: each
+        still pending for ``consumer`` with the delivery count it was received with is redelivered
+        at once with that same count (it does not count toward max_deliveries). ``deliveries``:
+        :class:`~friday_bus.client.subscription.Delivery` objects or ``(entry_id, delivery_count)``
+        pairs, 1 to MAX_ACK_IDS. Returns how many were released (entries acked, reclaimed by
+        another consumer, delivered again since or nacked are skipped: 0, not an error).
+        Raises InvalidArgument (bad id or count), NotFound (unknown stream or group)."""
+        pairs = [(d.entry_id, d.delivery_count) if hasattr(d, "delivery_count") else tuple(d) for d in deliveries]
+        m = pb.ReleaseRequest(stream=stream, group=group, consumer=consumer,
+                              ids=[i for i, _ in pairs], delivery_counts=[c for _, c in pairs])
+        return int((await self._call("Release", m)).released)
 
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:
         """Reject a delivery outside a subscription: redelivered after the stream's backoff, or
