@@ -34,6 +34,14 @@ NOGROUP_PAUSE_S = 1.0
 GroupKey = tuple[str, str]
 """(stream, group)"""
 
+CONSUMER_CACHE_S = 60.0
+"""How long a consumer this process created (XGROUP CREATECONSUMER) is trusted to exist: a
+consumer deleted meanwhile (``friday`` idle-consumer cleanup, by hand) is created again by
+its next read after that."""
+CONSUMER_CACHE_MAX = 100_000
+"""Most (stream, group, consumer) remembered; beyond, the cache starts afresh (one more
+CREATECONSUMER each, harmless)."""
+
 _VANISHED = frozenset({ReplyKind.NOGROUP, ReplyKind.UNBLOCKED})
 """Replies of a group read that mean the stream or the group is gone: NOGROUP (missing when the
 read starts), UNBLOCKED (Redis 7: ``the stream key no longer exists``, deleted while the read
@@ -162,6 +170,33 @@ class Consuming:
     def __init__(self, ctx: BusContext) -> None:
         self.ctx = ctx
         self.schedule = ClaimSchedule(ctx.settings.claim_interval_ms / 1000)
+        self._consumers: dict[tuple[str, str, str], float] = {}
+
+    # ------------------------------------------------------------------ consumers
+    async def _ensure_consumer(self, stream: str, group: str, consumer: str) -> None:
+        """Create the consumer before its first read waits: Redis 7.0 creates it only when a group
+        read hands it an entry, so a reader waiting on an idle stream was no consumer (status: none,
+        alert no_consumer). Once per (stream, group, consumer) per process, trusted for
+        :data:`CONSUMER_CACHE_S`; forgotten when the group is recovered. A vanished group is left to
+        the read (its NOGROUP recovery)."""
+        key = (stream, group, consumer)
+        now = asyncio.get_running_loop().time()
+        if now - self._consumers.get(key, -math.inf) < CONSUMER_CACHE_S:
+            return
+        try:
+            await self.ctx.redis.xgroup_createconsumer(stream, group, consumer)
+        except rexc.ResponseError as exc:
+            if reply_kind(exc) in _VANISHED or reply_kind(exc).missing:
+                return  # the read that follows recovers the group, then creates the consumer
+            raise
+        if len(self._consumers) >= CONSUMER_CACHE_MAX:
+            self._consumers.clear()
+        self._consumers[key] = now
+
+    def _forget_consumers(self, stream: str, group: str) -> None:
+        """The group was recreated: its consumers are gone with it."""
+        for key in [k for k in self._consumers if k[0] == stream and k[1] == group]:
+            del self._consumers[key]
 
     # ------------------------------------------------------------------ read
     async def read(self, stream: str, group: str, consumer: str, count: int, block_ms: int) -> list[Delivery]:
@@ -178,6 +213,7 @@ class Consuming:
                     return claimed
             remaining = deadline - loop.time()
             wait = min(remaining, self.schedule.next_wait(key, loop.time()))
+            await self._ensure_consumer(stream, group, consumer)
             try:
                 reply = await self.ctx.blocking.xreadgroup(
                     group, consumer, {stream: ">"}, count=count, block=max(1, int(wait * 1000)) if wait > 0 else None
@@ -239,6 +275,7 @@ class Consuming:
         blocked read): recreate a topology group once. A group created at run time (not in the
         topology) is not recreated: NotFound says it no longer exists."""
         stream = cfg.name
+        self._forget_consumers(stream, group)
         if group not in cfg.groups:
             self.ctx.forget_groups(stream)
             raise NotFound(f"group {group!r} no longer exists on stream {stream!r}", field="group")
