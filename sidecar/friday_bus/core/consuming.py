@@ -408,7 +408,8 @@ class Consuming:
         while True:
             with contextlib.suppress(*_DOWN, rexc.RedisError):
                 await cluster.initialize()
-            nodes = [n for n in cluster.get_nodes() if n.name not in tried] or []
+            home = cluster.get_node_from_key(channels[0])  # where PUBLISH of that channel goes first
+            nodes = sorted((n for n in cluster.get_nodes() if n.name not in tried), key=lambda n: n is not home)
             if not nodes:
                 raise Unavailable(f"lost the Redis subscription: no cluster node accepts it (tried {', '.join(sorted(tried))})")
             node = nodes[0]

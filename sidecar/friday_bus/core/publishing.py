@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
 from . import codec
@@ -105,13 +106,24 @@ class Publishing:
         for i, c in enumerate(checked):
             if c.kind == "channel":
                 data = codec.encode_channel_message(reqs[i].payload, c.meta, now)
-                receivers = await self.ctx.redis.publish(reqs[i].target, data)
+                receivers = await self._publish_channel(reqs[i].target, data)
                 results[i] = PublishResult(target=reqs[i].target, kind="channel", entry_id=None, receivers=int(receivers))
         elapsed = time.perf_counter() - started
         out = [r for r in results if r is not None]
         for r in out:
             self.ctx.observer.published(r.target, r.kind, elapsed / len(out), r.duplicate)
         return out
+
+    async def _publish_channel(self, channel: str, data: str) -> int:
+        """PUBLISH. On a cluster it goes to the master owning the channel's slot, where the
+        sidecar's own subscriptions to that channel listen first (core/consuming.py): Redis
+        broadcasts the message to every node, but PUBLISH counts only the subscribers of the
+        node that took it, so ``receivers`` counts those of that node."""
+        redis = self.ctx.redis
+        if isinstance(redis, RedisCluster):
+            await redis.initialize()
+            return int(await redis.execute_command("PUBLISH", channel, data, target_nodes=redis.get_node_from_key(channel)))
+        return int(await redis.publish(channel, data))
 
     async def _write_streams(
         self,
