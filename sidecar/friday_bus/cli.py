@@ -134,7 +134,7 @@ def _print_status(status: BusStatus, redis: dict[str, Any] | None = None) -> Non
     for st in status.streams:
         flagged = {(a.group, a.metric) for a in st.alerts}
         length = f"{st.length:>8}"
-        if (None, "length") in flagged or (None, "backlog_over_retention") in flagged:
+        if any(m == "backlog_over_retention" for _, m in flagged):
             length = red(length)
         dlq = f"{st.dead_letter_length:>6}"
         if (None, "dead_letters") in flagged:
@@ -142,11 +142,12 @@ def _print_status(status: BusStatus, redis: dict[str, Any] | None = None) -> Non
         name = st.name if st.exists else f"{st.name} (missing)"
         click.echo(f"{name:<34} {length} {'':>8} {'':>8} {'':>9} {dlq} {_age(st.oldest_pending_age_ms):>15}")
         for g in st.groups:
+            behind = (g.name, "backlog") in flagged or (g.name, "backlog_over_retention") in flagged
             pend = f"{g.pending:>8}"
-            if (g.name, "pending") in flagged:
+            if (g.name, "pending") in flagged or behind:
                 pend = red(pend)
             lag = f"{'?' if g.lag is None else g.lag:>8}"
-            if (g.name, "lag") in flagged:
+            if (g.name, "lag") in flagged or behind:
                 lag = red(lag)
             cons = f"{len(g.consumers):>9}"
             if (g.name, "no_consumer") in flagged:

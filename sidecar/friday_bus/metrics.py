@@ -23,6 +23,13 @@ Redis does not answer):
   ``friday_stream_oldest_pending_age_seconds{stream}``;
 * ``friday_group_pending{stream,group}``, ``friday_group_lag{stream,group}``,
   ``friday_group_consumers{stream,group}``, ``friday_group_retry_scheduled{stream,group}``;
+* ``friday_group_backlog{stream,group}``: the group's unacknowledged backlog, lag + pending
+  (core/status.py ``backlog``); ``friday_stream_retention{stream}``: the stream's retention bound;
+* ``friday_alert{stream,group,metric}``: 1 while the status raises that alert, else 0, for every
+  alert condition of the core (``metric`` one of core/status.py ``ALERT_METRICS``; ``group`` is
+  empty for a stream's own, ``dead_letters``), and ``friday_alert_threshold{stream,group,metric}``
+  its threshold (FRIDAY_ALERT_*, or the stream's retention): the sidecar decides, so rules on
+  ``friday_alert`` follow the settings;
 * ``friday_redis_up`` (1 when the last scrape reached Redis), ``friday_status_age_seconds``.
 
 Alert rules on these names: ``deploy/prometheus/alerts.yml``.
@@ -43,6 +50,7 @@ from prometheus_client.registry import Collector
 from .core.bus import BusObserver
 from .core.errors import FridayError
 from .core.models import BusStatus
+from .core.status import AlertCheck, alert_checks, backlog
 
 log = logging.getLogger("friday.metrics")
 
@@ -58,6 +66,8 @@ class _StatusCollector(Collector):
 
     def __init__(self) -> None:
         self.status: BusStatus | None = None
+        self.checks: list[AlertCheck] = []
+        self.retention: dict[str, int] = {}
         self.redis_up = 0
         self.status_age_s: float | None = None
 
@@ -81,6 +91,16 @@ class _StatusCollector(Collector):
         retry = GaugeMetricFamily(
             "friday_group_retry_scheduled", "Nacked entries waiting for their backoff before redelivery", labels=["stream", "group"]
         )
+        backlog_g = GaugeMetricFamily(
+            "friday_group_backlog", "Entries the group has not acknowledged yet: not delivered (lag) plus pending",
+            labels=["stream", "group"],
+        )
+        retention = GaugeMetricFamily("friday_stream_retention", "Acknowledged entries the safe trim keeps", labels=["stream"])
+        sgm = ["stream", "group", "metric"]
+        alert = GaugeMetricFamily(
+            "friday_alert", "1 while the sidecar raises this alert (friday status), else 0; group empty for a stream's own", labels=sgm
+        )
+        threshold = GaugeMetricFamily("friday_alert_threshold", "Threshold of the alert condition", labels=sgm)
         st = self.status
         if st is not None:
             for s in st.streams:
@@ -95,7 +115,14 @@ class _StatusCollector(Collector):
                         lag.add_metric(labels, g.lag)
                     consumers.add_metric(labels, len(g.consumers))
                     retry.add_metric(labels, g.retry_scheduled)
-        yield from (length, dead, oldest, pending, lag, consumers, retry)
+                    backlog_g.add_metric(labels, backlog(g))
+        for name, bound in self.retention.items():
+            retention.add_metric([name], bound)
+        for c in self.checks:
+            labels = [c.stream, c.group or "", c.metric]
+            alert.add_metric(labels, 1 if c.firing else 0)
+            threshold.add_metric(labels, c.threshold)
+        yield from (length, dead, oldest, pending, lag, consumers, retry, backlog_g, retention, alert, threshold)
 
 
 class PrometheusObserver(BusObserver):
@@ -169,11 +196,24 @@ class PrometheusObserver(BusObserver):
                 log.debug("metrics: fresh status unavailable (%s); using the last snapshot", type(exc).__name__)
         if status is None:
             status = getattr(runtime, "last_status", None)
-        return self.render(status, up)
+        return self.render(status, up, bus)
 
-    def render(self, status: BusStatus | None, redis_up: int) -> bytes:
+    def render(self, status: BusStatus | None, redis_up: int, bus: Any = None) -> bytes:
+        """The text format; ``bus`` (the stream configurations and settings) gives the alert conditions."""
+        checks: list[AlertCheck] = []
+        retention: dict[str, int] = {}
+        if status is not None and bus is not None:
+            for st in status.streams:
+                try:
+                    cfg = bus.stream_config(st.name)
+                except FridayError:
+                    continue  # no longer in the topology
+                retention[st.name] = cfg.retention
+                checks.extend(alert_checks(st, cfg, bus.settings))
         # No await between setting the snapshot and generating: concurrent scrapes cannot interleave.
         self._status.status = status
+        self._status.checks = checks
+        self._status.retention = retention
         self._status.redis_up = redis_up
         self._status.status_age_s = (
             max(0.0, time.time() - status.generated_at_ms / 1000) if status is not None else None

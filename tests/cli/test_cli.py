@@ -58,7 +58,7 @@ def test_setup_twice_then_status_json_matches_redis(friday_exe, redis_server, un
     tm = next(g for g in st["groups"] if g["name"] == "trust-manager")
     assert (tm["pending"], tm["lag"]) == (2, 1)
     metrics = {(a["group"], a["metric"]) for a in st["alerts"]}
-    assert (None, "length") in metrics and ("audit", "no_consumer") in metrics
+    assert ("trust-manager", "backlog") in metrics and ("audit", "no_consumer") in metrics  # 2 pending + 1 lag > 2
 
     table = run(friday_exe, "status", env=env).stdout
     assert stream in table and "alert(s)" in table and f"audit on {stream} has no consumer" in table

@@ -20,7 +20,9 @@ async def test_status_matches_redis(make_bus, uniq):
     assert g["workers"].pending == 2 and g["workers"].lag == 3 and [c.name for c in g["workers"].consumers] == ["w"]
     assert g["idle"].lag == 5 and g["idle"].consumers == []
     metrics = {(a.group, a.metric) for a in st.alerts}
-    assert {(None, "length"), ("workers", "pending"), ("workers", "lag"), ("idle", "no_consumer"), ("idle", "lag")} <= metrics
+    assert {("workers", "backlog"), ("workers", "pending"), ("workers", "lag"), ("idle", "backlog"), ("idle", "no_consumer"),
+            ("idle", "lag")} <= metrics
+    assert (None, "length") not in metrics
     assert st.oldest_pending_age_ms is not None and st.oldest_pending_age_ms >= 0
 
 

@@ -147,7 +147,7 @@ class GroupStatus:
 class Alert:
     stream: str
     group: str | None
-    metric: str  # length | pending | lag | no_consumer | dead_letters | backlog_over_retention
+    metric: str  # backlog | backlog_over_retention | pending | lag | no_consumer | dead_letters (core/status.py ALERT_METRICS)
     value: int
     threshold: int
     message: str

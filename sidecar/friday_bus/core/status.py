@@ -1,9 +1,10 @@
 """Status: snapshots of streams, groups and consumers as Redis holds them, and the alerts
-they raise against the thresholds of the settings."""
+they raise against the thresholds of the settings (:data:`ALERT_METRICS`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from redis import exceptions as rexc
 
@@ -14,30 +15,75 @@ from .models import Alert, BusStatus, ConsumerStatus, GroupStatus, StreamStatus
 from .replies import ReplyKind, reply_kind
 from .settings import Settings, StreamConfig
 
+ALERT_METRICS: tuple[str, ...] = ("backlog", "backlog_over_retention", "pending", "lag", "no_consumer", "dead_letters")
+"""Every alert the status raises (``Alert.metric``). ``dead_letters`` is the stream's (``group`` is
+None); the others are each group's. Every one is exported as ``friday_alert{stream,group,metric}``
+(friday_bus/metrics.py) and has a rule in deploy/prometheus/alerts.yml.
+
+* ``backlog``: the group's unacknowledged backlog (:func:`backlog`) > FRIDAY_ALERT_LENGTH (1000,
+  the seed's "stream length > 1000 (backlog)"). The stream's length itself is not alerted on: the
+  safe trim keeps up to ``retention`` (10 000) acknowledged entries by design.
+* ``backlog_over_retention``: that backlog > the stream's ``retention``: the safe trim must keep
+  the unacknowledged entries, so the stream grows past its retention (up to ``max_backlog``, if set).
+* ``pending`` > FRIDAY_ALERT_PENDING (100), ``lag`` > FRIDAY_ALERT_LAG (500), ``no_consumer``
+  (fewer than 1 consumer), ``dead_letters`` >= FRIDAY_ALERT_DEAD_LETTERS (1): the seed's.
+"""
+
+
+def backlog(g: GroupStatus) -> int:
+    """A group's unacknowledged backlog: the stream's entries the group has not acknowledged yet,
+    i.e. not yet delivered to it (``lag``) plus delivered and not acked (``pending``)."""
+    return (g.lag or 0) + g.pending
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCheck:
+    """One alert condition evaluated on a snapshot, raised or not."""
+
+    stream: str
+    group: str | None
+    metric: str
+    value: int
+    threshold: int
+    firing: bool
+    message: str
+
+    def alert(self) -> Alert:
+        return Alert(self.stream, self.group, self.metric, self.value, self.threshold, self.message)
+
+
+def alert_checks(st: StreamStatus, cfg: StreamConfig, s: Settings) -> list[AlertCheck]:
+    """Every alert condition of one stream's snapshot (each metric of :data:`ALERT_METRICS`, per
+    group where it is a group's), raised or not: what the status reports and what /metrics exports."""
+    out: list[AlertCheck] = []
+
+    def check(group: str | None, metric: str, value: int, threshold: int, firing: bool, message: str) -> None:
+        out.append(AlertCheck(st.name, group, metric, value, threshold, firing, message))
+
+    n = st.dead_letter_length
+    check(None, "dead_letters", n, s.alert_dead_letters, n >= s.alert_dead_letters,
+          f"{st.name} has {n} dead letters: inspect with `friday dlq list {st.name}`")
+    for g in st.groups:
+        b = backlog(g)
+        lag = g.lag or 0
+        check(g.name, "backlog", b, s.alert_length, b > s.alert_length,
+              f"{g.name} on {st.name} has {b} entries not acknowledged yet ({lag} not delivered, {g.pending} pending; "
+              f"> {s.alert_length}): backlog")
+        cap = f"; publishing fails once the stream holds {cfg.max_backlog}" if cfg.max_backlog else ""
+        check(g.name, "backlog_over_retention", b, cfg.retention, b > cfg.retention,
+              f"{g.name} on {st.name} has {b} entries not acknowledged yet, over the stream's retention of "
+              f"{cfg.retention}: the trim keeps them, the stream grows past its retention{cap}")
+        check(g.name, "pending", g.pending, s.alert_pending, g.pending > s.alert_pending,
+              f"{g.name} on {st.name} has {g.pending} pending entries (> {s.alert_pending}): slow consumers")
+        check(g.name, "lag", lag, s.alert_lag, g.lag is not None and g.lag > s.alert_lag,
+              f"{g.name} on {st.name} is {lag} entries behind (> {s.alert_lag})")
+        check(g.name, "no_consumer", len(g.consumers), 1, not g.consumers, f"{g.name} on {st.name} has no consumer")
+    return out
+
 
 def alerts(st: StreamStatus, cfg: StreamConfig, s: Settings) -> list[Alert]:
     """The alerts one stream's snapshot raises."""
-    out: list[Alert] = []
-
-    def add(group: str | None, metric: str, value: int, threshold: int, message: str) -> None:
-        out.append(Alert(st.name, group, metric, value, threshold, message))
-
-    if st.length > s.alert_length:
-        add(None, "length", st.length, s.alert_length, f"{st.name} holds {st.length} entries (> {s.alert_length}): backlog")
-    if st.length > cfg.retention:
-        add(None, "backlog_over_retention", st.length, cfg.retention,
-            f"{st.name} holds {st.length} entries, over its retention of {cfg.retention}: unacknowledged entries are kept")
-    if st.dead_letter_length >= s.alert_dead_letters:
-        add(None, "dead_letters", st.dead_letter_length, s.alert_dead_letters,
-            f"{st.name} has {st.dead_letter_length} dead letters: inspect with `friday dlq list {st.name}`")
-    for g in st.groups:
-        if g.pending > s.alert_pending:
-            add(g.name, "pending", g.pending, s.alert_pending, f"{g.name} on {st.name} has {g.pending} pending entries (> {s.alert_pending}): slow consumers")
-        if g.lag is not None and g.lag > s.alert_lag:
-            add(g.name, "lag", g.lag, s.alert_lag, f"{g.name} on {st.name} is {g.lag} entries behind (> {s.alert_lag})")
-        if not g.consumers:
-            add(g.name, "no_consumer", 0, 1, f"{g.name} on {st.name} has no consumer")
-    return out
+    return [c.alert() for c in alert_checks(st, cfg, s) if c.firing]
 
 
 class Status:
