@@ -197,7 +197,9 @@ class EventBus:
         ``settings.redis_mode`` (``url``: overrides FRIDAY_REDIS_URL; in sentinel mode only its
         credentials and TLS are used). Raises ConfigError."""
         client = build_client(settings, url)
-        blocking = build_client(settings, url, block_ms=0)  # K1TMP
+        # Blocking reads wait up to MAX_BLOCK_MS on the server: their read timeout is the socket timeout
+        # plus that (connection.socket_timeout_for), so a BLOCK is never cut and a frozen Redis still fails.
+        blocking = build_client(settings, url, block_ms=MAX_BLOCK_MS)
         return cls(client, settings, topology, observer, blocking)
 
     async def describe(self) -> RedisDescription:
