@@ -37,7 +37,7 @@ def _past_rewind(case: Any) -> None:
         return
     now = int(time.time() * 1000) - 1000
     v = body.get("to_time_ms")
-    if isinstance(v, int) and not isinstance(v, bool) and now < v <= 2**53 - 1:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and now < v <= 2**53 - 1:  # 1e12 too (a JSON integer)
         body["to_time_ms"] = now
     v = body.get("to_id")
     if isinstance(v, str) and (m := _ENTRY_ID.fullmatch(v)) and now <= int(m.group(1)) < 2**64:
