@@ -40,6 +40,7 @@ hands each call to the role that does it, all sharing one
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -54,7 +55,7 @@ from .consuming import Consuming
 from .context import BusContext
 from .errors import BacklogFull, ConfigError, FridayError, NotFound, Unavailable
 from .keys import Keys
-from .limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_READ_COUNT, MAX_BLOCK_MS
+from .limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_READ_COUNT, MAX_ACK_IDS, MAX_BLOCK_MS
 from .models import (
     BusStatus,
     ChannelMessage,
@@ -81,6 +82,10 @@ log = logging.getLogger("friday.bus")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+RELEASE_DRAIN_S = 5.0
+"""Longest :meth:`EventBus.close` waits for releases of reads nobody waited for (they end
+within a read's block time, at most the claim interval for the doors' reads)."""
 
 
 def _redis_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -149,6 +154,7 @@ class EventBus:
         Without ``blocking`` the one client serves both (a BLOCK longer than its socket timeout
         would then be cut). The bus owns both: :meth:`close` closes them."""
         self._ctx = ctx = BusContext(client, settings, topology, observer or BusObserver(), blocking)
+        self._releasing: set[asyncio.Task[None]] = set()
         self._publishing = Publishing(ctx)
         self._consuming = Consuming(ctx)
         self._admin = Admin(ctx)
@@ -277,6 +283,9 @@ class EventBus:
             )
 
     async def close(self) -> None:
+        """Close the Redis clients, once the releases still running (:meth:`release_when_read`)
+        are done (at most RELEASE_DRAIN_S)."""
+        await self.wait_released(RELEASE_DRAIN_S)
         blocking = self._ctx.blocking
         try:
             await close_client(self.redis)
@@ -422,6 +431,39 @@ class EventBus:
         entry id or delivery count; none or too many), NotFound (unknown stream or group), Unavailable.
         """
         return await self._consuming.release(stream, group, consumer, deliveries)
+
+    def release_when_read(
+        self, stream: str, group: str, consumer: str, reading: asyncio.Future[list[Delivery]]
+    ) -> asyncio.Task[None]:
+        """A :meth:`read` of ``consumer`` that nobody waits for any more (its client left, the
+        sidecar shuts down): let it finish instead of cancelling it - Redis may be answering, and
+        the entries of a cancelled answer would stay pending, to be reclaimed with their count
+        raised - then :meth:`release` whatever it took (nobody received it). Runs in the
+        background (returned task); :meth:`close` waits for it. Failures are logged (those
+        entries are then reclaimed after claim_idle_ms)."""
+
+        async def run() -> None:
+            try:
+                deliveries = await reading
+            except Exception:  # noqa: BLE001 - a read that failed took nothing
+                return
+            for i in range(0, len(deliveries), MAX_ACK_IDS):
+                chunk = deliveries[i:i + MAX_ACK_IDS]
+                try:
+                    await self.release(stream, group, consumer, chunk)
+                except FridayError as exc:
+                    log.warning("stream %s group %s: could not give back %d deliveries nobody received (%s); "
+                                "they are reclaimed after the claim idle time", stream, group, len(chunk), exc)
+
+        task = asyncio.create_task(run(), name=f"friday-release-{stream}")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        return task
+
+    async def wait_released(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the releases :meth:`release_when_read` started."""
+        if self._releasing:
+            await asyncio.wait(list(self._releasing), timeout=timeout)
 
     @_redis_errors
     async def nack(self, stream: str, group: str, entry_id: str, reason: str) -> NackResult:

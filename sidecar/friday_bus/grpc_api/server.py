@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..auth import ApiKeys
 from ..core import Runtime, Settings
+from ..core.bus import RELEASE_DRAIN_S
 from ..core.errors import ConfigError, FridayError
 from .interceptors import SERVICE, AuthInterceptor, ErrorInterceptor
 from .servicer import EventBusServicer
@@ -109,6 +110,9 @@ class FridayGrpcServer(grpc.aio.Server):
             self._health_task = None
         await self.health.enter_graceful_shutdown()
         await self._inner.stop(grace)
+        bus = self.servicer.runtime.bus
+        if bus is not None:  # reads the calls left running end within their block time: given back first
+            await bus.wait_released(RELEASE_DRAIN_S)
 
     async def wait_for_termination(self, timeout: float | None = None) -> bool:
         return await self._inner.wait_for_termination(timeout)

@@ -138,7 +138,12 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         bus = self._bus()
         stream, group, consumer = start.stream, start.group, start.consumer
         # The first read validates stream, group and consumer before the call is confirmed.
-        initial = await bus.read(stream, group, consumer, count=credit, block_ms=0)
+        reading = asyncio.ensure_future(bus.read(stream, group, consumer, count=credit, block_ms=0))
+        try:
+            initial = await asyncio.shield(reading)
+        except asyncio.CancelledError:  # the client left: what the read took is never written
+            bus.release_when_read(stream, group, consumer, reading)
+            raise
         session = SubscribeCall(self.stopping, bus, request_iterator, stream, group, consumer, credit, initial)
         try:
             yield pb.SubscribeResponse(

@@ -41,9 +41,13 @@ from .pumps import End, unless_stopped, until_stopped
 
 log = logging.getLogger("friday.grpc")
 
-# How long one read of a Subscribe call blocks in Redis. A departing client or a shutdown
-# cancels the read at once, so this only bounds how stale a read's `count` can get.
-SUBSCRIBE_BLOCK_MS = 5_000
+# How long one read of a Subscribe call blocks in Redis. A read the call no longer waits for
+# (the client left, the sidecar shuts down) is not cancelled - Redis may be answering it, and
+# the entries of a cancelled answer would stay pending, to be counted again - but left to
+# finish, and whatever it took is released (EventBus.release_when_read): this bounds how long it
+# lingers, and how stale a read's `count` can get. A read never blocks longer than the claim
+# interval either (FRIDAY_CLAIM_INTERVAL_MS): it would only loop inside the core meanwhile.
+SUBSCRIBE_BLOCK_MS = 1_000
 # Deliveries travel in batches of about this much payload (one larger delivery goes alone).
 BATCH_BYTES = 1024 * 1024
 
@@ -55,6 +59,18 @@ def _shutting_down() -> Unavailable:
 # Releases still running after their call ended (a call cancelled while giving back): kept
 # referenced until done.
 _GIVING_BACK: set[asyncio.Task[None]] = set()
+
+
+async def _release(bus: EventBus, stream: str, group: str, consumer: str, pairs: list[tuple[str, int]]) -> None:
+    for i in range(0, len(pairs), MAX_ACK_IDS):
+        chunk = pairs[i:i + MAX_ACK_IDS]
+        try:
+            await bus.release(stream, group, consumer, chunk)
+        except Exception as exc:  # noqa: BLE001 - nothing to answer: they stay pending, reclaimed later
+            log.warning(
+                "stream %s group %s: could not give back %d deliveries never written to %s (%s); "
+                "they are reclaimed after the claim idle time", stream, group, len(chunk), consumer, exc,
+            )
 
 
 class SubscribeCall:
@@ -83,6 +99,7 @@ class SubscribeCall:
         self.requests = requests
         self.stream, self.group, self.consumer = stream, group, consumer
         self.credit = credit
+        self.block_ms = max(1, min(SUBSCRIBE_BLOCK_MS, bus.settings.claim_interval_ms))
         self.in_flight: dict[str, int] = {}
         self.unwritten: dict[str, int] = {}
         self.half_closed = False
@@ -120,28 +137,25 @@ class SubscribeCall:
     async def release_unwritten(self) -> None:
         """Give back, uncounted, every delivery read for this call and never written to it (call
         it when the call ends, however it ends). Waits for the release unless cancelled meanwhile
-        (it then completes in the background)."""
+        (it then completes in the background). A read still running is released when it ends
+        (EventBus.release_when_read; the bus waits for that before it closes)."""
         pairs = list(self.unwritten.items())
         self.unwritten.clear()
         for eid, _ in pairs:
             self.in_flight.pop(eid, None)
-        if not pairs:
-            return
-        task = asyncio.create_task(self._give_back(pairs), name="friday-subscribe-release")
-        _GIVING_BACK.add(task)
-        task.add_done_callback(_GIVING_BACK.discard)
-        await asyncio.shield(task)
+        if pairs:
+            task = asyncio.create_task(_release(self.bus, self.stream, self.group, self.consumer, pairs),
+                                       name="friday-subscribe-release")
+            _GIVING_BACK.add(task)
+            task.add_done_callback(_GIVING_BACK.discard)
+            await asyncio.shield(task)
 
-    async def _give_back(self, pairs: list[tuple[str, int]]) -> None:
-        for i in range(0, len(pairs), MAX_ACK_IDS):
-            chunk = pairs[i:i + MAX_ACK_IDS]
-            try:
-                await self.bus.release(self.stream, self.group, self.consumer, chunk)
-            except Exception as exc:  # noqa: BLE001 - nothing to answer: they stay pending, reclaimed later
-                log.warning(
-                    "stream %s group %s: could not give back %d deliveries never written to %s (%s); "
-                    "they are reclaimed after the claim idle time", self.stream, self.group, len(chunk), self.consumer, exc,
-                )
+    def _keep(self, reading: asyncio.Future[list[Delivery]]) -> None:
+        """The call ends while ``reading``: what it took (or will take) is never written, so released."""
+        if not reading.done():
+            self.bus.release_when_read(self.stream, self.group, self.consumer, reading)
+        elif not reading.cancelled() and reading.exception() is None:
+            self._batches(reading.result())  # unwritten: released by release_unwritten
 
     def _shutdown_drained(self) -> bool:
         return self.stopping.is_set() and not self.in_flight
@@ -172,20 +186,20 @@ class SubscribeCall:
                 self.credit_returned.clear()
                 await unless_stopped(self.credit_returned.wait(), stopping)
                 continue
-            # Client gone or shutting down: the read is abandoned. A read that had already
-            # finished is kept: its deliveries are released with the other unwritten ones.
+            # Client gone or shutting down: the read is no longer waited for, but never cancelled
+            # (shield): it finishes by itself and what it took is released (see SUBSCRIBE_BLOCK_MS).
             reading = asyncio.ensure_future(
-                self.bus.read(self.stream, self.group, self.consumer, count=free, block_ms=SUBSCRIBE_BLOCK_MS)
+                self.bus.read(self.stream, self.group, self.consumer, count=free, block_ms=self.block_ms)
             )
             try:
-                read = await unless_stopped(reading, stopping)
+                await unless_stopped(asyncio.shield(reading), stopping)
             except BaseException:
-                if reading.done() and not reading.cancelled() and reading.exception() is None:
-                    self._batches(reading.result())
+                self._keep(reading)
                 raise
-            if read is None:
+            if stopping.is_set():  # shutting down: nothing more is delivered, what the read took goes back
+                self.bus.release_when_read(self.stream, self.group, self.consumer, reading)
                 break
-            for msg in self._batches(read.result()):
+            for msg in self._batches(reading.result()):  # the read's error, if any, ends the call
                 await self.out.put(msg)
         if self._shutdown_drained():
             await self.out.put(End(_shutting_down()))
