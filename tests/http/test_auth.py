@@ -30,6 +30,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/streams/{stream}/groups/{group}/ack"): CONSUME,
     ("POST", "/api/v1/streams/{stream}/groups/{group}/nack"): CONSUME,
     ("POST", "/api/v1/streams/{stream}/groups/{group}/extend"): CONSUME,
+    ("POST", "/api/v1/streams/{stream}/groups/{group}/release"): CONSUME,
     ("GET", "/api/v1/streams/{stream}/next"): CONSUME,
     ("GET", "/api/v1/channels/{channel}/subscribe"): CONSUME,
     ("GET", "/api/v1/streams"): ANY,

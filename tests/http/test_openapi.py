@@ -23,7 +23,7 @@ def test_every_operation_is_documented_with_examples(api):
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http", "scheme": "bearer", "description": doc["components"]["securitySchemes"]["bearerAuth"]["description"]}
     operations = [(path, method, op) for path, ops in doc["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 21
+    assert len(operations) == 22
     for path, method, op in operations:
         where = f"{method.upper()} {path}"
         assert op.get("summary"), where

@@ -260,6 +260,32 @@ class ExtendOut(BaseModel):
     extended: int = Field(description="How many ids were still pending for this consumer (others count 0, not an error).")
 
 
+class ReleaseItem(_Request):
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{"id": EX_ID, "delivery_count": 1}]})
+    id: str = Field(pattern=ENTRY_ID_PATTERN, description="The delivery's entry id, as read.")
+    delivery_count: JsonInt = Field(ge=1, le=JS_SAFE_MAX, description="The delivery_count it was read with.")
+
+
+class ReleaseBody(_Request):
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"consumer": "n8n-wf-12", "deliveries": [{"id": EX_ID, "delivery_count": 1}]}]},
+    )
+    consumer: str = Field(pattern=CONSUMER_PATTERN, description="The consumer the deliveries were read as.")
+    deliveries: list[ReleaseItem] = Field(
+        min_length=1, max_length=MAX_ACK_IDS,
+        description=f"1 to {MAX_ACK_IDS} deliveries never handed to a handler: id and delivery_count as read.",
+    )
+
+
+class ReleaseOut(BaseModel):
+    model_config = _examples({"released": 1})
+    released: int = Field(
+        description="How many were given back (others count 0, not an error: acked, reclaimed by another consumer, "
+        "delivered again since, or nacked).",
+    )
+
+
 class NackBody(_Request):
     model_config = ConfigDict(
         extra="forbid", strict=True, json_schema_extra={"examples": [{"id": EX_ID, "reason": "attachment could not be parsed"}]}

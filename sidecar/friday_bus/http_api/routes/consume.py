@@ -1,4 +1,4 @@
-"""Consumer-group routes (role ``consume``): read (long poll), ack, nack, and next (peek without a group)."""
+"""Consumer-group routes (role ``consume``): read (long poll), ack, extend, release, nack, and next (peek without a group)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ...core.bus import EventBus
 from ...core.limits import MAX_ACK_IDS, MAX_BLOCK_MS
-from ..lifecycle import ClientGone, Lifecycle
+from ...core.models import Delivery
+from ..lifecycle import ClientGone, Lifecycle, long_poll_read
 from ..schemas import (
     AckBody,
     AckOut,
@@ -19,6 +20,8 @@ from ..schemas import (
     NextOut,
     ReadBody,
     ReadOut,
+    ReleaseBody,
+    ReleaseOut,
     delivery_out,
     nack_out,
     next_out,
@@ -36,14 +39,21 @@ Life = Annotated[Lifecycle, Depends(get_lifecycle)]
     summary="Read deliveries as a consumer of a group (long poll)",
     description="Returns as soon as at least one delivery is available, or an empty list after block_ms. "
     "Deliveries include entries reclaimed from crashed consumers and nacked entries whose backoff elapsed. "
-    "Each delivery stays pending until acked or nacked; if the client disconnects, whatever the read took "
-    "stays pending (nothing is acked on its behalf) and is redelivered after the claim time.",
+    "Each delivery stays pending until acked or nacked (or released). If the client disconnects before the "
+    "answer is sent, whatever the read already took is released: redelivered at once with its delivery count "
+    "as it was (nothing is acked on its behalf).",
 )
 async def read(stream: StreamName, group: GroupName, body: ReadBody, request: Request, bus: Bus, life: Life) -> ReadOut:
+    async def give_back(deliveries: list[Delivery]) -> None:
+        if deliveries:
+            await bus.release(stream, group, body.consumer, deliveries)
+
     try:
-        deliveries = await life.interruptible(request, bus.read(stream, group, body.consumer, body.count, body.block_ms))
+        deliveries = await life.interruptible(
+            request, long_poll_read(bus, stream, group, body.consumer, body.count, body.block_ms), abandoned=give_back
+        )
     except ClientGone:
-        return ReadOut(deliveries=[])  # nobody is listening; the entries stay pending
+        return ReadOut(deliveries=[])  # nobody is listening; what the read took was released
     return ReadOut(deliveries=[delivery_out(d) for d in deliveries])
 
 
@@ -65,6 +75,21 @@ async def ack(stream: StreamName, group: GroupName, body: AckBody, bus: Bus) -> 
 )
 async def extend(stream: StreamName, group: GroupName, body: ExtendBody, bus: Bus) -> ExtendOut:
     return ExtendOut(extended=await bus.extend(stream, group, body.consumer, body.ids))
+
+
+@router.post(
+    "/{stream}/groups/{group}/release", response_model=ReleaseOut, responses=errors(404), **requires("consume"),
+    summary="Give back deliveries never handed to a handler (redelivered at once, uncounted)",
+    description=f"Up to {MAX_ACK_IDS} deliveries, each with the delivery_count it was read with. Each entry still pending "
+    "for this consumer with that count is redelivered at once, to any consumer of the group, with the same "
+    "delivery_count: it does not count toward max_deliveries. Entries acked, reclaimed by another consumer, "
+    "delivered again since or nacked are skipped (they count 0, not an error), so a late or repeated release is "
+    "harmless. Nothing is acked. Release only what no handler saw: a delivery that was being handled and is "
+    "never settled is reclaimed after the claim time with its count raised, as for a crash.",
+)
+async def release(stream: StreamName, group: GroupName, body: ReleaseBody, bus: Bus) -> ReleaseOut:
+    deliveries = [(d.id, d.delivery_count) for d in body.deliveries]
+    return ReleaseOut(released=await bus.release(stream, group, body.consumer, deliveries))
 
 
 @router.post(
