@@ -2,7 +2,7 @@ import type { ITriggerResponse } from 'n8n-workflow';
 import { NodeApiError, sleep } from 'n8n-workflow';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-import { DELIVERY_REQUEST_TIMEOUT_MS } from '../nodes/shared/delivery';
+import { DELIVERY_REQUEST_TIMEOUT_MS, RELEASE_REQUEST_TIMEOUT_MS } from '../nodes/shared/delivery';
 import {
 	FridayTrigger,
 	KEEP_ALIVE_DEFAULT_S,
@@ -15,6 +15,7 @@ import {
 	BASE_URL,
 	NACK,
 	READ,
+	RELEASE,
 	connectionRefused,
 	delivery,
 	failedRun,
@@ -513,6 +514,125 @@ describe('FridayTrigger consumer group: flow control and shutdown', () => {
 		await closing;
 		expect(h.emits).toHaveLength(0);
 		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+	});
+
+	it('close gives back what it read and never emitted, through the release route', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { parallelExecutions: 3 } });
+		let answer: (() => void) | undefined;
+		h.sidecar.on('POST', READ, async () => {
+			// The answer arrives although close() already aborted the long poll.
+			await new Promise<void>((resolve) => {
+				answer = resolve;
+			});
+			return ok({
+				deliveries: [delivery('14-0', {}), delivery('14-1', {}, { delivery_count: 2 })],
+			});
+		});
+		h.sidecar.on('POST', RELEASE, ok({ released: 2 }));
+		const response = await start(h);
+		await vi.waitFor(() => expect(answer).toBeDefined());
+		const closing = response.closeFunction!();
+		answer!();
+		await closing;
+
+		expect(h.emits).toHaveLength(0);
+		const releases = h.sidecar.callsTo('POST', RELEASE);
+		expect(releases).toHaveLength(1);
+		expect(releases[0].path).toBe('/api/v1/streams/email.received/groups/email-processor/release');
+		expect(releases[0].body).toEqual({
+			consumer: 'n8n-wf-1',
+			deliveries: [
+				{ id: '14-0', delivery_count: 1 },
+				{ id: '14-1', delivery_count: 2 },
+			],
+		});
+		expect(releases[0].timeout).toBe(RELEASE_REQUEST_TIMEOUT_MS);
+		expect(releases[0].credentialType).toBe('fridayApi');
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it('"immediately": close while acknowledging gives the read back instead of emitting it', async () => {
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			ackMode: 'immediately',
+			options: { parallelExecutions: 2 },
+		});
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('15-0', {}), delivery('15-1', {})] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, hangUntilAborted);
+		h.sidecar.on('POST', RELEASE, ok({ released: 2 }));
+		const response = await start(h);
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1));
+
+		await response.closeFunction!();
+		expect(h.emits).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', RELEASE).map((c) => c.body)).toEqual([
+			{
+				consumer: 'n8n-wf-1',
+				deliveries: [
+					{ id: '15-0', delivery_count: 1 },
+					{ id: '15-1', delivery_count: 1 },
+				],
+			},
+		]);
+	});
+
+	it('"immediately": an acknowledgement refused gives the events back at once, and reading goes on', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, ackMode: 'immediately' });
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('16-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, sidecarError(404, 'not_found', 'group email-processor does not exist'));
+		h.sidecar.on('POST', RELEASE, ok({ released: 1 }));
+		await start(h);
+
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', RELEASE)).toHaveLength(1));
+		expect(h.sidecar.callsTo('POST', RELEASE)[0].body).toEqual({
+			consumer: 'n8n-wf-1',
+			deliveries: [{ id: '16-0', delivery_count: 1 }],
+		});
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2));
+		expect(h.emits).toHaveLength(0);
+	});
+
+	it('close leaves the events of running executions pending: nothing released, keep-alive stops', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { keepAlive: 0.02, closeTimeout: 0 } });
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('17-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', EXTEND, ok({ extended: 1 }));
+		h.sidecar.on('POST', RELEASE, ok({ released: 1 }));
+		const response = await start(h);
+		await vi.waitFor(() => expect(h.sidecar.callsTo('POST', EXTEND).length).toBeGreaterThan(0));
+
+		await response.closeFunction!();
+		const beats = h.sidecar.callsTo('POST', EXTEND).length;
+		await sleep(80);
+		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(beats);
+		expect(h.sidecar.callsTo('POST', RELEASE)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+	});
+
+	it('a release the sidecar cannot take is logged; the events come back after the claim idle time', async () => {
+		const h = triggerHarness(STREAM_PARAMS);
+		let answer: (() => void) | undefined;
+		h.sidecar.on('POST', READ, async () => {
+			await new Promise<void>((resolve) => {
+				answer = resolve;
+			});
+			return ok({ deliveries: [delivery('18-0', {})] });
+		});
+		h.sidecar.on('POST', RELEASE, sidecarError(503, 'unavailable', 'redis is down'));
+		const response = await start(h);
+		await vi.waitFor(() => expect(answer).toBeDefined());
+		const closing = response.closeFunction!();
+		answer!();
+		await closing;
+		expect(h.sidecar.callsTo('POST', RELEASE)).toHaveLength(1);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining('could not give back 1 event(s) never started (18-0): redis is down'),
+		);
 	});
 
 	it('reads every parameter before the loop starts', async () => {

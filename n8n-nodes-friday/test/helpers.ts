@@ -129,6 +129,7 @@ export const READ = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/read$/;
 export const ACK = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/ack$/;
 export const EXTEND = /\/groups\/[^/]+\/extend$/;
 export const NACK = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/nack$/;
+export const RELEASE = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/release$/;
 
 export function testNode(name: string, type: string): INode {
 	return {

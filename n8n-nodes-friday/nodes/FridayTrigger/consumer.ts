@@ -179,8 +179,10 @@ export class FridayConsumer {
 	}
 
 	/**
-	 * Deactivation: stop reading, give executions in flight a bounded time to finish and be
-	 * acknowledged, leave everything else pending in the sidecar (it will be redelivered).
+	 * Deactivation: stop reading, give back (release) what was read and never emitted, give
+	 * executions in flight a bounded time to finish and be acknowledged, and leave those still
+	 * running pending in the sidecar (redelivered after its claim idle time, counted as a
+	 * delivery: an execution had them).
 	 */
 	async close(): Promise<void> {
 		if (this.stopped) return;
@@ -263,8 +265,11 @@ export class FridayConsumer {
 				continue;
 			}
 			this.onSuccess();
-			// Read while closing: leave them pending, the sidecar will deliver them again.
-			if (this.stopped) break;
+			// Read while closing: never emitted, so given back (redelivered at once, uncounted).
+			if (this.stopped) {
+				await this.release(deliveries);
+				break;
+			}
 
 			if (deliveries.length === 0) {
 				if (this.settings.blockMs > 0 && Date.now() - startedAt < FAST_EMPTY_READ_MS) {
@@ -283,7 +288,11 @@ export class FridayConsumer {
 				deliveries.map((delivery) => delivery.id),
 				this.pollAbort.signal,
 			);
-			if (!acked) return; // Not acknowledged: not emitted either; they will come again.
+			if (!acked) {
+				// Not acknowledged: not emitted either; given back, so they come again at once.
+				await this.release(deliveries);
+				return;
+			}
 		}
 		for (const delivery of deliveries) {
 			this.emitDelivery(delivery);
@@ -353,6 +362,30 @@ export class FridayConsumer {
 		return stop;
 	}
 
+	/**
+	 * Gives back deliveries that were read but never emitted to an execution: the sidecar
+	 * redelivers them at once, to any consumer of the group, with their delivery count as it
+	 * was (no handler saw them, so they do not count toward its max deliveries). One attempt,
+	 * RELEASE_REQUEST_TIMEOUT_MS; if it fails they come back after the claim idle time.
+	 */
+	private async release(deliveries: SidecarDelivery[]): Promise<void> {
+		const given = deliveries
+			.filter((delivery) => typeof delivery.delivery_count === 'number')
+			.map((delivery) => ({ id: delivery.id, delivery_count: delivery.delivery_count as number }));
+		if (given.length === 0) return;
+		try {
+			await this.deliveryCall(
+				'release',
+				{ consumer: this.settings.consumer, deliveries: given },
+				this.settleAbort.signal,
+			);
+		} catch (error) {
+			this.ctx.logger.warn(
+				`Friday Trigger "${this.settings.nodeName}": could not give back ${given.length} event(s) never started (${given.map((d) => d.id).join(', ')}): ${errorMessage(error)}; the sidecar will deliver them again after its claim idle time`,
+			);
+		}
+	}
+
 	/** After the execution: ack, or nack with n8n's error message, depending on the mode. */
 	private async settle(delivery: SidecarDelivery, run?: IRun, failure?: unknown): Promise<void> {
 		const { ackMode } = this.settings;
@@ -384,7 +417,7 @@ export class FridayConsumer {
 		});
 	}
 
-	/** ack, nack and extend on this trigger's stream and group: the one shared delivery request. */
+	/** ack, nack, extend and release on this trigger's stream and group: the one shared delivery request. */
 	private async deliveryCall(
 		action: DeliveryAction,
 		body: IDataObject,

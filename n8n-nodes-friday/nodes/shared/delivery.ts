@@ -10,14 +10,25 @@ import { fridayApiRequest, seg } from './transport';
  */
 export const DELIVERY_REQUEST_TIMEOUT_MS = 15_000;
 
-/** What can be done to a delivery of a consumer group: acknowledge, reject, keep in progress. */
-export type DeliveryAction = 'ack' | 'nack' | 'extend';
+/**
+ * HTTP timeout of one release (giving back deliveries never emitted). It runs while the trigger
+ * closes, so it is kept short: a sidecar that does not answer in time delivers those events
+ * again after its claim idle time instead (counting that delivery).
+ */
+export const RELEASE_REQUEST_TIMEOUT_MS = 5_000;
 
 /**
- * The one request for acknowledging (`ack`), rejecting (`nack`) and keeping in progress
- * (`extend`) deliveries: `POST /api/v1/streams/{stream}/groups/{group}/{action}` through
- * fridayApiRequest, with DELIVERY_REQUEST_TIMEOUT_MS. The sidecar takes at most 1000 ids per
- * ack or extend (its MAX_ACK_IDS).
+ * What can be done to a delivery of a consumer group: acknowledge, reject, keep in progress,
+ * or give back (release) one never handed to an execution.
+ */
+export type DeliveryAction = 'ack' | 'nack' | 'extend' | 'release';
+
+/**
+ * The one request for acknowledging (`ack`), rejecting (`nack`), keeping in progress
+ * (`extend`) and giving back (`release`) deliveries:
+ * `POST /api/v1/streams/{stream}/groups/{group}/{action}` through fridayApiRequest, with
+ * DELIVERY_REQUEST_TIMEOUT_MS (RELEASE_REQUEST_TIMEOUT_MS for a release). The sidecar takes at
+ * most 1000 ids per ack or extend, and 1000 deliveries per release (its MAX_ACK_IDS).
  */
 export async function deliveryRequest<T = IDataObject>(
 	this: FridayContext,
@@ -32,7 +43,10 @@ export async function deliveryRequest<T = IDataObject>(
 		`/api/v1/streams/${seg(target.stream)}/groups/${seg(target.group)}/${action}`,
 		body,
 		undefined,
-		{ ...options, timeout: DELIVERY_REQUEST_TIMEOUT_MS },
+		{
+			...options,
+			timeout: action === 'release' ? RELEASE_REQUEST_TIMEOUT_MS : DELIVERY_REQUEST_TIMEOUT_MS,
+		},
 	)) as T;
 }
 
