@@ -83,6 +83,25 @@ def test_rewind_redelivers(api, stream):
     assert_error(api.post(f"/api/v1/streams/{stream}/groups/nope/rewind", json={"to_id": first}), 404, "not_found")
 
 
+def test_rewind_into_the_future_is_refused(api, rds, stream):
+    """A target beyond both the stream's last entry and now would make the group skip every event
+    published until then with a lag of 0 (no alert): 400 naming the limit, the group untouched."""
+    last = publish(api, stream, {"i": 1})
+    before = {g["name"]: g["last-delivered-id"] for g in rds.xinfo_groups(stream)}["workers"]
+    future_ms = int(last.split("-")[0]) + 10 * 365 * 24 * 3600 * 1000
+    err = assert_error(api.post(f"/api/v1/streams/{stream}/groups/workers/rewind", json={"to_time_ms": future_ms}),
+                       400, "invalid_argument", "to_time_ms")
+    assert "in the future" in err["message"] and "Give a time up to now" in err["message"]
+    err = assert_error(api.post(f"/api/v1/streams/{stream}/groups/workers/rewind", json={"to_id": f"{future_ms}-0"}),
+                       400, "invalid_argument", "to_id")
+    assert f"after the stream's last entry {last}" in err["message"]
+    after = {g["name"]: g["last-delivered-id"] for g in rds.xinfo_groups(stream)}["workers"]
+    assert after == before
+    # the largest JSON-safe integer is refused the same way, not accepted as "far enough"
+    assert_error(api.post(f"/api/v1/streams/{stream}/groups/workers/rewind", json={"to_time_ms": 2**53 - 1}),
+                 400, "invalid_argument", "to_time_ms")
+
+
 def _dead_letter(api, stream, payload, reason):
     eid = publish(api, stream, payload)
     for _ in range(3):  # FRIDAY_MAX_DELIVERIES=3 in the test sidecar

@@ -395,8 +395,9 @@ class StreamStatusOut(BaseModel):
 class StatusOut(BaseModel):
     model_config = _examples({
         "redis_version": "7.2.4", "streams": [EX_STREAM_STATUS], "channels": ["agent.completed", "file.uploaded"],
-        "alerts": [{"stream": "email.received", "group": None, "metric": "length", "value": 1200, "threshold": 1000,
-                    "message": "email.received holds 1200 entries (> 1000): backlog"}],
+        "alerts": [{"stream": "email.received", "group": "email-processor", "metric": "backlog", "value": 1200, "threshold": 1000,
+                    "message": "email-processor on email.received has 1200 entries not acknowledged yet "
+                               "(1180 not delivered, 20 pending; > 1000): backlog"}],
         "generated_at_ms": 1717000000000,
     })
     redis_version: str
@@ -439,7 +440,9 @@ class RewindBody(_Request):
     })] = Field(None, pattern=ENTRY_ID_PATTERN)
     to_time_ms: Annotated[JsonInt | None, WithJsonSchema({
         "type": "integer", "minimum": 0, "maximum": JS_SAFE_MAX,
-        "description": "Entries published at or after this Unix time (ms) are delivered again.",
+        "description": "Entries published at or after this Unix time (ms) are delivered again. A target "
+        "in the future (after now and after the stream's last entry) is refused: the group would skip every event "
+        "published until then.",
     })] = Field(None, ge=0, le=JS_SAFE_MAX)
 
     @field_validator("to_id", "to_time_ms", mode="before")
