@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -457,6 +458,66 @@ def test_long_executions_are_kept_alive_not_run_twice(env: Env) -> None:
     assert trigger_meta(duplicated[0])["id"] in published["control"]
     for wf_id, _, _ in workflows.values():
         env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ deactivation under load
+def test_deactivation_under_load_counts_no_event_that_never_ran(env: Env) -> None:
+    """Unpublishing while events keep arriving (short executions, three slots: the trigger keeps
+    reading): whatever the trigger, or its last long poll, fetched and never emitted is given
+    back. Afterwards every event either ran (once, acknowledged) or comes to the next consumer
+    with delivery count 1 - none comes back counted, none is dead-lettered, none is lost.
+    Three publish/unpublish rounds, each unpublishing in the middle of the stream."""
+    stream, group = "e2e.deactivate", "deactivate-proc"
+    env.bus.create_group(stream, group)
+    trigger = friday_trigger(stream=stream, group=group, blockMs=BLOCK_MS, parallelExecutions=3)
+    wf_id = publish_workflow(env, chain("Deactivated under load", [trigger, noop("Done", position=(220, 0))]))
+    published: list[str] = []
+
+    def feed(stop: threading.Event, round_: int) -> None:  # events keep arriving while the workflow is unpublished
+        feeder = SidecarAdmin(env.sidecar.http_url, env.sidecar.api_key)
+        try:
+            n = 0
+            while not stop.is_set():
+                published.append(feeder.publish(stream, {"round": round_, "n": n})["id"])
+                n += 1
+                stop.wait(0.025)
+        finally:
+            feeder.close()
+
+    for round_ in range(3):
+        if round_:
+            env.n8n.publish(wf_id)
+        wanted = len(env.n8n.list_executions(wf_id, limit=250)) + 3
+        stop = threading.Event()
+        feeder = threading.Thread(target=feed, args=(stop, round_))
+        feeder.start()
+        try:
+            poll("executions while events arrive", lambda n=wanted: len(env.n8n.list_executions(wf_id, limit=250)) >= n,
+                 timeout=60, describe=lambda: env.describe(wf_id))
+            env.n8n.unpublish(wf_id)
+        finally:
+            stop.set()
+            feeder.join(30)
+    poll("no running execution", lambda: running_executions(env, wf_id) == [], timeout=60, describe=lambda: env.describe(wf_id))
+    ran = Counter(trigger_meta(e)["id"] for e in env.n8n.list_executions(wf_id, include_data=True, limit=250))
+    assert ran and max(ran.values()) == 1, ran.most_common(3)
+
+    counts: dict[str, int] = {}
+
+    def drain() -> bool:  # read everything left back, as another consumer, until nothing remains
+        got = env.bus.read(stream, group, "after-deactivation", count=100, block_ms=1000)
+        for d in got:
+            counts.setdefault(d["id"], d["delivery_count"])
+        if got:
+            env.bus.ack(stream, group, [d["id"] for d in got])
+        g = env.bus.group_status(stream, group)
+        return not got and g["pending"] == 0 and g["lag"] == 0
+
+    poll("every event left to another consumer", drain, timeout=120, describe=lambda: env.describe(wf_id))
+    assert set(published) == set(ran) | set(counts)  # nothing lost
+    assert not set(ran) & set(counts)  # what ran was acknowledged
+    assert {i: c for i, c in counts.items() if c != 1} == {}  # nothing that never ran was counted
+    assert env.bus.dlq(stream) == []
 
 
 # ------------------------------------------------------------------------------ 3. SIGKILL
