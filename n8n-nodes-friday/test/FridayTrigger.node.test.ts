@@ -658,6 +658,201 @@ describe('FridayTrigger consumer group: flow control and shutdown', () => {
 	});
 });
 
+describe('FridayTrigger consumer group: outcome timeout', () => {
+	it('is an option of the consumer group, off (0) by default', () => {
+		const options = node.description.properties.find((p) => p.name === 'options');
+		const option = (options?.options as Array<{ name: string; default?: unknown }>).find(
+			(o) => o.name === 'outcomeTimeout',
+		);
+		expect(option?.default).toBe(0);
+	});
+
+	it('at the timeout: frees the slot, stops the keep-alive, sends no ack or nack; a late outcome is ignored and the redelivery is acknowledged', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			options: { outcomeTimeout: 30, keepAlive: 7 },
+		});
+		let redeliver: (() => void) | undefined;
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('20-0', { n: 1 })] }),
+			// The sidecar's redelivery of the same entry (claim idle time passed), counted.
+			async () => {
+				await new Promise<void>((resolve) => {
+					redeliver = resolve;
+				});
+				return ok({ deliveries: [delivery('20-0', { n: 1 }, { delivery_count: 2 })] });
+			},
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', EXTEND, ok({ extended: 1 }));
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		h.sidecar.on('POST', NACK, ok({ outcome: 'retry' }));
+		h.sidecar.on('POST', RELEASE, ok({ released: 1 }));
+		await start(h);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.emits).toHaveLength(1);
+
+		// Just before the timeout: the one slot is busy, the event kept alive (7, 14, 21, 28 s).
+		await vi.advanceTimersByTimeAsync(29_999);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(1);
+		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(4);
+		expect(h.ctx.logger.warn).not.toHaveBeenCalled();
+
+		// The timeout: the slot is freed (the loop reads again), a warning names the event.
+		await vi.advanceTimersByTimeAsync(1);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2);
+		expect(h.sidecar.callsTo('POST', READ)[1].body).toMatchObject({ count: 1 });
+		expect(h.ctx.logger.warn).toHaveBeenCalledTimes(1);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringMatching(
+				/no outcome for the execution of event 20-0 \(delivery 1\) within the outcome timeout of 30 s; its slot is freed, left unacknowledged/,
+			),
+		);
+
+		// Keep-alive stopped: a minute later, still the same 4 beats. Nothing acked, rejected or released.
+		await vi.advanceTimersByTimeAsync(60_000);
+		expect(h.sidecar.callsTo('POST', EXTEND)).toHaveLength(4);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', RELEASE)).toHaveLength(0);
+
+		// The sidecar redelivers the same entry id: a new delivery, a new execution.
+		redeliver!();
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.emits).toHaveLength(2);
+		expect(h.emits[1].items[0][0].json._friday).toMatchObject({ id: '20-0', deliveryCount: 2 });
+
+		// The first execution's outcome arrives late, while the redelivery runs: ignored,
+		// neither a nack for it nor anything taken from the redelivery.
+		h.emits[0].done!.resolve(failedRun('late failure'));
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.ctx.logger.info).toHaveBeenCalledWith(
+			expect.stringContaining('event 20-0 (delivery 1) ended after its outcome timeout; ignored'),
+		);
+
+		// The redelivery's own outcome is acknowledged normally.
+		h.emits[1].done!.resolve(successRun());
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([{ ids: ['20-0'] }]);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+		expect(h.ctx.logger.warn).toHaveBeenCalledTimes(1);
+	});
+
+	it('a late success is ignored too: no acknowledgement after the timeout', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { outcomeTimeout: 5, keepAlive: 0 } });
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('21-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		h.sidecar.on('POST', NACK, ok({ outcome: 'retry' }));
+		await start(h);
+		await vi.advanceTimersByTimeAsync(5_000);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2);
+
+		h.emits[0].done!.resolve(successRun());
+		await vi.advanceTimersByTimeAsync(10_000);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+	});
+
+	it('an outcome before the timeout settles as usual, and nothing expires afterwards', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			options: { outcomeTimeout: 30, parallelExecutions: 2, keepAlive: 0 },
+		});
+		h.sidecar.on(
+			'POST',
+			READ,
+			ok({ deliveries: [delivery('22-0', {}), delivery('22-1', {})] }),
+			hangUntilAborted,
+		);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		h.sidecar.on('POST', NACK, ok({ outcome: 'retry' }));
+		await start(h);
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.emits).toHaveLength(2);
+
+		await vi.advanceTimersByTimeAsync(29_000);
+		h.emits[0].done!.resolve(successRun());
+		h.emits[1].done!.resolve(failedRun('boom'));
+		await vi.advanceTimersByTimeAsync(0);
+		expect(h.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([{ ids: ['22-0'] }]);
+		expect(h.sidecar.callsTo('POST', NACK).map((c) => c.body)).toEqual([
+			{ id: '22-1', reason: 'boom' },
+		]);
+
+		await vi.advanceTimersByTimeAsync(120_000);
+		expect(h.ctx.logger.warn).not.toHaveBeenCalled();
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(1);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(1);
+	});
+
+	it('"immediately": the timeout only frees the slot (the event was acknowledged before the run)', async () => {
+		vi.useFakeTimers();
+		const h = triggerHarness({
+			...STREAM_PARAMS,
+			ackMode: 'immediately',
+			options: { outcomeTimeout: 10 },
+		});
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('24-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		await start(h);
+		await vi.advanceTimersByTimeAsync(9_999);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(1);
+		await vi.advanceTimersByTimeAsync(1);
+		expect(h.sidecar.callsTo('POST', READ)).toHaveLength(2);
+		expect(h.ctx.logger.warn).toHaveBeenCalledWith(
+			expect.stringContaining(
+				'event 24-0 (delivery 1) within the outcome timeout of 10 s; its slot is freed, it was acknowledged before the execution',
+			),
+		);
+		expect(h.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([{ ids: ['24-0'] }]);
+	});
+
+	// A whole day without an outcome, on fake timers: does the slot come free?
+	async function slotFreedWithinADay(options: Record<string, unknown>): Promise<boolean> {
+		vi.useFakeTimers();
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { keepAlive: 0, ...options } });
+		h.sidecar.on('POST', READ, ok({ deliveries: [delivery('23-0', {})] }), hangUntilAborted);
+		h.sidecar.on('POST', ACK, ok({ acked: 1 }));
+		h.sidecar.on('POST', NACK, ok({ outcome: 'retry' }));
+		await start(h);
+		await vi.advanceTimersByTimeAsync(24 * 3600 * 1000);
+		expect(h.emits).toHaveLength(1);
+		expect(h.sidecar.callsTo('POST', ACK)).toHaveLength(0);
+		expect(h.sidecar.callsTo('POST', NACK)).toHaveLength(0);
+		return h.sidecar.callsTo('POST', READ).length > 1;
+	}
+
+	it('with 0 (and by default) nothing times out: the slot stays held until the outcome', async () => {
+		expect(await slotFreedWithinADay({ outcomeTimeout: 0 })).toBe(false);
+		expect(current!.ctx.logger.warn).not.toHaveBeenCalled();
+		current!.emits[0].done!.resolve(successRun());
+		await vi.advanceTimersByTimeAsync(0);
+		expect(current!.sidecar.callsTo('POST', ACK).map((c) => c.body)).toEqual([{ ids: ['23-0'] }]);
+	});
+
+	it('without the option nothing times out either', async () => {
+		expect(await slotFreedWithinADay({})).toBe(false);
+	});
+
+	it('the same day with a one-hour timeout does free the slot (control case)', async () => {
+		expect(await slotFreedWithinADay({ outcomeTimeout: 3600 })).toBe(true);
+	});
+
+	it('rejects a negative outcome timeout at activation', async () => {
+		const h = triggerHarness({ ...STREAM_PARAMS, options: { outcomeTimeout: -1 } });
+		await expect(node.trigger.call(h.ctx)).rejects.toThrow(
+			'Outcome Timeout must be 0 or more seconds',
+		);
+	});
+});
+
 describe('FridayTrigger: sidecar unreachable', () => {
 	it('retries with exponential backoff, reports the outage without deactivating, and resumes', async () => {
 		vi.useFakeTimers();

@@ -74,6 +74,11 @@ export async function readTriggerSettings(this: ITriggerFunctions): Promise<Trig
 		throw new NodeOperationError(this.getNode(), 'Keep-Alive Interval must be 0 or more seconds');
 	}
 
+	const outcomeTimeout = Number(options.outcomeTimeout ?? 0);
+	if (!Number.isFinite(outcomeTimeout) || outcomeTimeout < 0) {
+		throw new NodeOperationError(this.getNode(), 'Outcome Timeout must be 0 or more seconds');
+	}
+
 	const settings: TriggerSettings = {
 		source: source === 'channel' ? 'channel' : 'stream',
 		stream: '',
@@ -87,6 +92,7 @@ export async function readTriggerSettings(this: ITriggerFunctions): Promise<Trig
 		blockMs,
 		closeTimeoutMs: Math.round(closeTimeout * 1000),
 		keepAliveMs: Math.round(keepAlive * 1000),
+		outcomeTimeoutMs: Math.round(outcomeTimeout * 1000),
 		baseUrl: await getFridayBaseUrl.call(this),
 		workflowId,
 		nodeName: this.getNode().name,
@@ -291,6 +297,20 @@ export class FridayTrigger implements INodeType {
 						default: LONG_POLL_DEFAULT_MS,
 						description:
 							'How long one read waits in the sidecar for new events (block_ms). Also used by "Listen for test event".',
+					},
+					{
+						displayName: 'Outcome Timeout (Seconds)',
+						name: 'outcomeTimeout',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 0,
+						description:
+							'Stop waiting for n8n to report an execution after this many seconds: its keep-alive stops, its parallel slot is freed and the event is left unacknowledged, so the sidecar delivers it again after its claim idle time (counted, as after a crash). Use it in n8n queue mode when finished Bull jobs are not kept (N8N_EXECUTIONS_QUEUE_KEEP_LAST_COMPLETED/FAILED = 0), where the main can miss the end of a fast execution. The cost: that run may have completed, so its side effects can happen twice when the event is redelivered. Set it above your longest execution. 0 turns it off (wait as long as it takes).',
+						displayOptions: {
+							show: {
+								'/source': ['stream'],
+							},
+						},
 					},
 					{
 						displayName: 'Output',

@@ -35,6 +35,11 @@ export interface TriggerSettings {
 	closeTimeoutMs: number;
 	/** While an execution runs, extend its delivery this often (0: never), so it is not reclaimed. */
 	keepAliveMs: number;
+	/**
+	 * Stop waiting for an execution's outcome after this long (0: never). Then the delivery's
+	 * keep-alive stops, its slot is freed and it is left unacknowledged (redelivered).
+	 */
+	outcomeTimeoutMs: number;
 	baseUrl: string;
 	workflowId: string;
 	nodeName: string;
@@ -315,10 +320,18 @@ export class FridayConsumer {
 			() => keepAlive.abort(),
 			() => keepAlive.abort(),
 		);
-		const settled = finished.then(
-			async (run) => await this.settle(delivery, run),
-			async (error) => await this.settle(delivery, undefined, error),
+		// This delivery only: a redelivery of the same entry id is another delivery, its own token.
+		const token = { expired: false };
+		const outcome = finished.then(
+			async (run) =>
+				token.expired ? this.lateOutcome(delivery) : await this.settle(delivery, run),
+			async (error) =>
+				token.expired ? this.lateOutcome(delivery) : await this.settle(delivery, undefined, error),
 		);
+		const settled = this.outcomeOrTimeout(delivery, finished, outcome, () => {
+			token.expired = true;
+			keepAlive.abort();
+		});
 		void settled
 			.catch((error) => {
 				this.ctx.logger.error(
@@ -331,6 +344,56 @@ export class FridayConsumer {
 		} catch (error) {
 			done.reject(error instanceof Error ? error : new Error(errorMessage(error)));
 		}
+	}
+
+	/**
+	 * Resolves once the execution's outcome is settled, or when n8n reported none within
+	 * outcomeTimeoutMs (then expire() runs: the keep-alive stops and the late outcome will be
+	 * ignored; resolving frees the parallel slot). The event is left unacknowledged, so the
+	 * sidecar delivers it again after its claim idle time, counted, as after a crash. A safety
+	 * net for n8n queue mode, where the main can miss a fast job's end when Bull deletes
+	 * finished jobs at once: the done promise then never settles.
+	 */
+	private async outcomeOrTimeout(
+		delivery: SidecarDelivery,
+		finished: Promise<IRun>,
+		outcome: Promise<void>,
+		expire: () => void,
+	): Promise<void> {
+		const ms = this.settings.outcomeTimeoutMs;
+		if (ms <= 0) return await outcome;
+		const timer = new AbortController();
+		const stopTimer = () => timer.abort();
+		// Closing: close() and its grace period decide from then on.
+		this.settleAbort.signal.addEventListener('abort', stopTimer, { once: true });
+		const reported = finished.then(
+			() => false,
+			() => false,
+		);
+		const expired = await Promise.race([
+			reported,
+			pause(ms, timer.signal).then(() => !timer.signal.aborted),
+		]);
+		timer.abort();
+		this.settleAbort.signal.removeEventListener('abort', stopTimer);
+		if (!expired) return await outcome;
+
+		expire();
+		void outcome.catch(() => undefined);
+		const left =
+			this.settings.ackMode === 'immediately'
+				? 'it was acknowledged before the execution'
+				: 'left unacknowledged, the sidecar will deliver it again after its claim idle time';
+		this.ctx.logger?.warn(
+			`Friday Trigger "${this.settings.nodeName}": n8n reported no outcome for the execution of event ${delivery.id} (delivery ${String(delivery.delivery_count ?? '?')}) within the outcome timeout of ${ms / 1000} s; its slot is freed, ${left}`,
+		);
+	}
+
+	/** An outcome that came after its delivery's outcome timeout: ignored, whatever it is. */
+	private lateOutcome(delivery: SidecarDelivery): void {
+		this.ctx.logger?.info(
+			`Friday Trigger "${this.settings.nodeName}": the execution of event ${delivery.id} (delivery ${String(delivery.delivery_count ?? '?')}) ended after its outcome timeout; ignored, the event is left to the sidecar`,
+		);
 	}
 
 	/**
