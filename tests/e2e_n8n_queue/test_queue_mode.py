@@ -63,11 +63,12 @@ FIXTURES = HERE / "fixtures"
 BURST_WF_ID = "QueueBurstWf0001"  # fixtures/burst-workflow.json, published before the main starts
 MAX_DELIVERIES = 3
 WORKER_CONCURRENCY = 5
-# As in regular mode, scaled for a test: the sidecar reclaims an idle delivery after 4 s, and
+# As in regular mode, scaled for a test: the sidecar reclaims an idle delivery after 15 s, and
 # every trigger here tells it each second that its execution is still running (keepAlive 1 s),
-# so only a dead trigger's deliveries are reclaimed. Failed deliveries retry after 100-400 ms.
+# so only a dead trigger's deliveries are reclaimed (a main busy starting up on two shared cores
+# was seen to send no keep-alive for 3 s: 4 s of claim idle made that a redelivery). Failed deliveries retry after 100-400 ms.
 SIDECAR_ENV = {
-    "CLAIM_IDLE_MS": 4000,
+    "CLAIM_IDLE_MS": 15000,
     "CLAIM_INTERVAL_MS": 200,
     "BACKOFF_INITIAL_MS": 100,
     "BACKOFF_MAX_MS": 400,
