@@ -39,7 +39,7 @@ run: system $(BIN)/.installed
 	$(BIN)/friday serve
 
 test-node: $(PKG)/node_modules/.installed
-	cd $(PKG) && npm run build && npm run lint && npm test
+	cd $(PKG) && npm run build && npm run lint && npm run lint:packed && npm test
 
 test-python: system-test $(BIN)/.installed n8n test-node
 	$(BIN)/pytest
