@@ -126,6 +126,18 @@ async def test_the_facade_names_the_stream_of_a_full_backlog_and_the_busy_code()
     assert "READONLY" in busy.value.message
 
 
+@pytest.mark.parametrize("exc", [
+    rexc.ClusterError("TTL exhausted."),
+    rexc.SlotNotCoveredError("Slot 5461 is not covered by the cluster."),
+    rexc.RedisClusterException("Redis Cluster cannot be connected. Please provide at least one reachable node"),
+])
+async def test_the_cluster_client_giving_up_is_unavailable(exc):
+    """redis-py's cluster client raises these (not ConnectionError) while a shard fails over."""
+    with pytest.raises(Unavailable) as err:
+        await _redis_errors(_raising)(exc)
+    assert err.value.kind is ErrorKind.UNAVAILABLE and "retry" in err.value.message
+
+
 @pytest.mark.parametrize("answer, alive", [
     (b"+PONG\r\n", True),
     (b"-NOAUTH Authentication required.\r\n", True),  # a Redis that wants a password is there

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from friday_bus.core import NotFound
+from friday_bus.core import NotFound, Unavailable
 
 from .helpers import pub
 
@@ -77,3 +77,21 @@ async def test_a_group_created_at_run_time_is_not_recreated_and_the_read_says_so
     with pytest.raises(NotFound) as exc:  # as for NOGROUP: only topology groups are recreated
         await asyncio.wait_for(read, 5)
     assert "group 'adhoc' no longer exists" in exc.value.message and exc.value.field == "group"
+
+
+async def test_a_read_unblocked_by_the_server_is_unavailable_not_a_deleted_stream(make_bus, uniq):
+    """Redis also answers UNBLOCKED when it unblocks its clients itself (a master demoted in a
+    failover, ``CLIENT UNBLOCK id ERROR``): the stream is still there, so the read is a retriable
+    Unavailable, not a recovery (which would say NotFound for a run-time group)."""
+    bus = await make_bus(**SLOW_CLAIM)
+    s = f"{uniq}.events"
+    await bus.setup()
+    await bus.create_group(s, "runtime-group", "new")
+    read = asyncio.create_task(bus.read(s, "runtime-group", "w", count=10, block_ms=10_000))
+    await _until_blocked(bus)
+    [client_id] = [c["id"] for c in await bus.redis.client_list()
+                   if c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "")]
+    assert await bus.redis.execute_command("CLIENT", "UNBLOCK", client_id, "ERROR")
+    with pytest.raises(Unavailable, match="retry"):
+        await asyncio.wait_for(read, 5)
+    assert "runtime-group" in {g["name"] for g in await bus.redis.xinfo_groups(s)}

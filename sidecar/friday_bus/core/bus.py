@@ -117,6 +117,10 @@ def _redis_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             if kind.transient:
                 raise Unavailable(f"Redis cannot serve the request now: {kind.value}; retry later") from exc
             raise FridayError(f"Redis rejected the command: {text}") from exc
+        except (rexc.ClusterError, rexc.RedisClusterException) as exc:
+            # the cluster client gave up (TTL exhausted, still redirected, a slot not covered, no node
+            # reachable): a shard is failing over or down - retriable, like an unreachable server
+            raise Unavailable(f"the Redis cluster cannot serve the request now ({exc}); retry") from exc
 
     return wrapper
 

@@ -222,6 +222,10 @@ class Consuming:
                 kind = reply_kind(exc)
                 if kind not in _VANISHED:
                     raise
+                if kind is ReplyKind.UNBLOCKED and "no longer exists" not in str(exc):
+                    # not a deleted stream: the server unblocked its clients (a master demoted in a
+                    # failover, CLIENT UNBLOCK ... ERROR): retriable, the group is still there
+                    raise Unavailable(f"Redis ended a blocked read ({exc}); retry") from exc
                 if kind is ReplyKind.UNBLOCKED:
                     log.warning("stream %s was deleted under a blocked read of group %s: recovering it", stream, group)
                 await self._recover_nogroup(cfg, group)

@@ -146,7 +146,9 @@ class BusContext:
             return cached[1]
         try:
             groups = {g["name"] for g in await self.redis.xinfo_groups(stream)}
-        except rexc.ResponseError:
+        except rexc.ResponseError as exc:
+            if reply_kind(exc) is not ReplyKind.NO_SUCH_KEY:
+                raise  # LOADING, READONLY in a failover...: classified by the facade, not "no group"
             groups = set()
         self._known_groups[stream] = (time.monotonic(), groups)
         return groups

@@ -91,7 +91,14 @@ local planned = {}
 for i, e in ipairs(events) do
   if e.k > 0 then
     local prev = redis.call('GET', KEYS[e.k])
-    if prev then results[i] = {prev, 1} end
+    if prev then
+      -- A duplicate writes nothing, so a WAIT after this call would only count the replicas that
+      -- caught up with this connection's earlier writes, not with the first publish (perhaps made
+      -- on another connection and not replicated yet). Rewriting the key (same value and TTL) is a
+      -- write that replicates after the first publish: a WAIT that confirms it confirms that one.
+      redis.call('SET', KEYS[e.k], prev, 'KEEPTTL')
+      results[i] = {prev, 1}
+    end
   end
   if not results[i] and e.cap > 0 then
     local stream = KEYS[e.s]
