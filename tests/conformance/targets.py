@@ -3,20 +3,12 @@ many-sidecars / failover tests of tests/topologies. Knows the topologies, not th
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.crc import key_slot
-
-
-def runtime_builds_clients_by_mode() -> bool:
-    """True once the sidecar's runtime connects through core.connection (cluster / sentinel wired)."""
-    from friday_bus.core import bus, context, runtime
-
-    return any("build_client" in inspect.getsource(m) for m in (runtime, bus, context))
 
 
 @dataclass
@@ -28,7 +20,6 @@ class Target:
     env: dict[str, str]
     shard_of: Callable[[str], str] | None = None
     shards: list[str] = field(default_factory=list)
-    used_shards: set[str] = field(default_factory=set)
 
     def stream_name(self, prefix: str, i: int) -> str:
         """A unique stream name; on a cluster the ``i``-th name lands on shard ``i % shards``."""
@@ -38,7 +29,6 @@ class Target:
         while True:
             name = f"{prefix}.{uuid.uuid4().hex[:6]}"
             if self.shard_of(name) == want:
-                self.used_shards.add(want)
                 return name
 
 

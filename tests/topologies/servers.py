@@ -712,15 +712,29 @@ class SentinelSet:
         """Restart the dead data nodes as replicas of the current master and wait until healthy.
 
         (Restarted as they were, the sentinels would turn them into replicas too, but only after
-        ~15 s: a sentinel waits for an instance to report its wrong role for a while first.)"""
-        master = self.master()
-        for p in self.data:
-            if not p.alive:
-                p.extra_args = [*_without_replicaof(p.extra_args), "--replicaof", HOST, str(master.port)]
-                p.restart()
-            elif p is not master and p.info("replication").get("role") == "master":
-                p.call("REPLICAOF", HOST, master.port)  # an old master left up (the sentinels take ~15 s)
-        self.wait_healthy(timeout)
+        ~15 s: a sentinel waits for an instance to report its wrong role for a while first.)
+
+        On a loaded machine the sentinels may fail over a second time while we heal (a freshly
+        promoted master too busy syncing to answer within down-after): then the nodes are pointed
+        at whatever master the sentinels name by then, and we wait again, a few times."""
+        attempts = 3
+        for attempt in range(1, attempts + 1):
+            master = self.master()
+            for p in self.data:
+                if not p.alive:
+                    p.extra_args = [*_without_replicaof(p.extra_args), "--replicaof", HOST, str(master.port)]
+                    p.restart()
+                elif p is not master:
+                    info = p.info("replication")
+                    # an old master left up (the sentinels take ~15 s), or a replica of a demoted master
+                    if info.get("role") == "master" or f"{info.get('master_host')}:{info.get('master_port')}" != master.address:
+                        p.call("REPLICAOF", HOST, master.port)
+            try:
+                self.wait_healthy(timeout)
+                return
+            except AssertionError:
+                if attempt == attempts:
+                    raise
 
 
 def _without_replicaof(args: list[str]) -> list[str]:

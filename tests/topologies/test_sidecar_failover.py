@@ -35,16 +35,12 @@ import httpx
 import pytest
 from friday_bus.client import FridayClient
 
-from tests.conformance.targets import cluster_shards, runtime_builds_clients_by_mode
+from tests.conformance.targets import cluster_shards
 from tests.sidecar_fixture import Sidecar, launch_sidecar
 
 from .servers import FAILOVER_TIMEOUT_S
 
-pytestmark = [
-    pytest.mark.topology_failover,
-    pytest.mark.skipif(not runtime_builds_clients_by_mode(),
-                       reason="the runtime does not build its Redis client from FRIDAY_REDIS_MODE yet (issue 8)"),
-]
+pytestmark = [pytest.mark.topology_failover]
 
 PAUSE_S = 0.01  # between two publishes of one publisher: steady, ~50-100 per second here
 BEFORE_KILL_S = 1.5
@@ -137,6 +133,7 @@ async def test_sentinel_kill9_master_while_publishing_through_the_sidecar(
             await _create_group(http, stream, "workers")
             task = asyncio.create_task(_http_publisher(http, stream, pubs, stop))
             await asyncio.sleep(BEFORE_KILL_S)
+            await _run_until(lambda: len(pubs.acked) > 10, FAILOVER_TIMEOUT_S, "steady publishing before the kill")
             t_kill = time.monotonic()
             old = await asyncio.to_thread(sset.kill9_master)
             new = await asyncio.to_thread(sset.wait_failover, old)
@@ -253,6 +250,8 @@ async def test_cluster_kill9_master_while_publishing_and_consuming_every_shard(
             subs = [asyncio.create_task(_grpc_consumer(client, s, seen[s], stop_sub)) for s in streams]
             tasks = [asyncio.create_task(_grpc_publisher(client, s, pubs[s], stop_pub)) for s in streams]
             await asyncio.sleep(BEFORE_KILL_S)
+            await _run_until(lambda: all(len(p.acked) > 10 for p in pubs.values()) and all(seen[s].deliveries for s in streams),
+                             FAILOVER_TIMEOUT_S, "steady publishing and consuming on every shard before the kill")
             victim_stream = streams[0]
             victim = await asyncio.to_thread(cluster.node_for_key, victim_stream)
             t_kill = time.monotonic()
