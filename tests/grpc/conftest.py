@@ -95,3 +95,12 @@ async def start_door(redis_server, uniq) -> AsyncIterator[Callable[..., Any]]:
 @pytest.fixture
 async def door(start_door) -> GrpcDoor:
     return await start_door()
+
+
+@pytest.fixture
+async def stub(door: Any) -> AsyncIterator[Any]:
+    """A raw EventBus stub on the door's channel (for requests the client would not send)."""
+    from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
+
+    async with door.channel() as ch:
+        yield pb_grpc.EventBusStub(ch)

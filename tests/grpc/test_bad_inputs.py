@@ -12,34 +12,15 @@ from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
 
 from tests.conftest import RedisServer
 
+from .helpers import INVALID, MD, expect, trailing
+
 BAD_NAMES = ["a*b", "a{b}", "a:b", "a\x00b", "x" * 10_240, ""]
 BAD_CONSUMERS = ["a*b", "a{b}", "a\x00b", "x" * 10_240, ""]
 BAD_IDS = ["$", ">", "*", "18446744073709551616-0", "0-18446744073709551616", "abc", "1-2-3", ""]
-MD = (("authorization", "Bearer all-key"),)
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
-
-
-@pytest.fixture
-async def stub(door):
-    async with door.channel() as ch:
-        yield pb_grpc.EventBusStub(ch)
 
 
 async def dbsize(door) -> int:
     return int(await door.bus.redis.dbsize())
-
-
-async def expect(code, coro):
-    with pytest.raises(grpc.aio.AioRpcError) as e:
-        await coro
-    assert e.value.code() == code, e.value.details()
-    details = e.value.details()
-    assert "Traceback" not in details and 'File "' not in details
-    return e.value
-
-
-def trailing(err: grpc.aio.AioRpcError) -> dict[str, str]:
-    return {k: v for k, v in err.trailing_metadata() or ()}
 
 
 async def drain(call) -> list[str]:

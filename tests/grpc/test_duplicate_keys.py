@@ -13,8 +13,7 @@ from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
 from friday_bus.core.errors import InvalidArgument
 from friday_bus.grpc_api.convert import parse_payload
 
-MD = (("authorization", "Bearer all-key"),)
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
+from .helpers import MD, expect_invalid
 
 # (payload_json, key, where): where is also the error's field
 REPEATS = [
@@ -26,20 +25,6 @@ REPEATS = [
     ('{"m":[[{"x":null,"x":null}]]}', "x", "payload_json.m[0][0]"),
     ('{"\\u00e9":1,"é":2}', "é", "payload_json"),  # the same key, once escaped
 ]
-
-
-@pytest.fixture
-async def stub(door):
-    async with door.channel() as ch:
-        yield pb_grpc.EventBusStub(ch)
-
-
-async def expect_invalid(coro) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as e:
-        await coro
-    assert e.value.code() == INVALID, e.value.details()
-    assert "Traceback" not in e.value.details()
-    return e.value
 
 
 def field_of(err: grpc.aio.AioRpcError) -> str:

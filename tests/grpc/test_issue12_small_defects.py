@@ -8,28 +8,10 @@ import time
 import grpc
 import pytest
 from friday_bus._proto import eventbus_pb2 as pb
-from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
 
-MD = (("authorization", "Bearer all-key"),)
-INVALID = grpc.StatusCode.INVALID_ARGUMENT
+from .helpers import INVALID, MD, expect_invalid, trailing
+
 U64_MAX = 2**64 - 1
-
-
-@pytest.fixture
-async def stub(door):
-    async with door.channel() as ch:
-        yield pb_grpc.EventBusStub(ch)
-
-
-async def expect_invalid(coro) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as e:
-        await coro
-    assert e.value.code() == INVALID, e.value.details()
-    return e.value
-
-
-def trailing(err: grpc.aio.AioRpcError) -> dict[str, str]:
-    return {k: v for k, v in err.trailing_metadata() or ()}
 
 
 # --------------------------------------------------------------------------- rewind
