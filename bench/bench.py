@@ -369,6 +369,34 @@ def friday_fields(payload: dict[str, Any]) -> dict[str, str]:
     return encode_event(payload, EventMeta(), int(time.time() * 1000))
 
 
+async def grpc_consume_ack(grpc_c: Any, stream: str, n: int) -> None:
+    """Take ``n`` deliveries of group ``g`` through the gRPC client and ack each (acks not awaited
+    one by one: the acks of a loop turn travel together)."""
+    got, acks = 0, []
+    async with grpc_c.subscribe(stream, "g", "c1", max_in_flight=BATCH) as sub:
+        async for d in sub:
+            acks.append(d.ack())
+            got += 1
+            if got == n:
+                break
+        await asyncio.gather(*acks)
+
+
+async def http_consume_ack(http: Any, stream: str, n: int) -> None:
+    """Take ``n`` deliveries of group ``g`` over HTTP (read ``BATCH`` at a time, one ack per read)."""
+    got, base = 0, f"/api/v1/streams/{stream}/groups/g"
+    while got < n:
+        status, out = await http.post(f"{base}/read", {"consumer": "c1", "count": BATCH, "block_ms": 1000})
+        if status != 200:
+            raise SystemExit(f"HTTP read failed: {status} {out}")
+        ids = [d["id"] for d in out["deliveries"]]
+        if ids:
+            status, out = await http.post(f"{base}/ack", {"ids": ids})
+            if status != 200:
+                raise SystemExit(f"HTTP ack failed: {status} {out}")
+            got += len(ids)
+
+
 async def fill(r: aioredis.Redis, stream: str, n: int, chunk: int = 10_000) -> None:
     """Fill directly in the sidecar's format (fast, and keeps the sidecar's profile clean)."""
     fields = friday_fields(PAYLOAD)
@@ -402,32 +430,13 @@ async def bench_consume(sizes: Sizes, r: aioredis.Redis, grpc_c: FridayClient, h
         return n / (time.perf_counter() - t0)
 
     async def via_grpc() -> float:
-        s, got = streams["grpc"], 0
         t0 = time.perf_counter()
-        async with grpc_c.subscribe(s, "g", "c1", max_in_flight=BATCH) as sub:
-            acks = []
-            async for d in sub:
-                acks.append(d.ack())  # not awaited one by one: acks of a loop turn travel together
-                got += 1
-                if got == n:
-                    break
-            await asyncio.gather(*acks)
+        await grpc_consume_ack(grpc_c, streams["grpc"], n)
         return n / (time.perf_counter() - t0)
 
     async def via_http() -> float:
-        s, got = streams["http"], 0
-        base = f"/api/v1/streams/{s}/groups/g"
         t0 = time.perf_counter()
-        while got < n:
-            status, out = await http.post(f"{base}/read", {"consumer": "c1", "count": BATCH, "block_ms": 1000})
-            if status != 200:
-                raise SystemExit(f"HTTP read failed: {status} {out}")
-            ids = [d["id"] for d in out["deliveries"]]
-            if ids:
-                status, out = await http.post(f"{base}/ack", {"ids": ids})
-                if status != 200:
-                    raise SystemExit(f"HTTP ack failed: {status} {out}")
-                got += len(ids)
+        await http_consume_ack(http, streams["http"], n)
         return n / (time.perf_counter() - t0)
 
     for name, fn in (("direct", direct), ("grpc", via_grpc), ("http", via_http)):

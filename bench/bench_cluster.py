@@ -183,27 +183,10 @@ async def run_phases(topo: Topo, n_pub: int, n_batch: int, n_consume: int) -> No
                 await bench.fill(topo.redis, s, per, chunk=2_000)
 
             async def consume_grpc(s: str) -> None:
-                got, acks = 0, []
-                async with grpc_c.subscribe(s, "g", "c1", max_in_flight=bench.BATCH) as sub:
-                    async for d in sub:
-                        acks.append(d.ack())
-                        got += 1
-                        if got == per:
-                            break
-                    await asyncio.gather(*acks)
+                await bench.grpc_consume_ack(grpc_c, s, per)
 
             async def consume_http(s: str) -> None:
-                got, base = 0, f"/api/v1/streams/{s}/groups/g"
-                while got < per:
-                    status, out = await http.post(f"{base}/read", {"consumer": "c1", "count": bench.BATCH, "block_ms": 1000})
-                    if status != 200:
-                        raise SystemExit(f"HTTP read failed: {status} {out}")
-                    ids = [d["id"] for d in out["deliveries"]]
-                    if ids:
-                        status, out = await http.post(f"{base}/ack", {"ids": ids})
-                        if status != 200:
-                            raise SystemExit(f"HTTP ack failed: {status} {out}")
-                        got += len(ids)
+                await bench.http_consume_ack(http, s, per)
 
             fn = consume_grpc if kind == "grpc" else consume_http
 
