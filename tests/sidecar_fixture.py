@@ -138,6 +138,19 @@ class Sidecar:
         self.exit_code = self.proc.wait()
 
 
+def launch_sidecar_retried(root: Path, redis_url: str | None, overrides: dict[str, Any] | None = None,
+                           attempts: int = 3) -> Sidecar:
+    """:func:`launch_sidecar` in ``root/sidecar-N``, retried: a free port picked for it may be
+    taken by another process before the sidecar binds it (long-lived end-to-end fixtures)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return launch_sidecar(root / f"sidecar-{attempt}", redis_url, overrides)
+        except pytest.fail.Exception:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def launch_sidecar(workdir: Path, redis_url: str | None, overrides: dict[str, Any] | None = None,
                    wait_ready: bool = True) -> Sidecar:
     """Start `friday serve` in ``workdir`` (its own cwd, so no stray .env is read)."""

@@ -60,7 +60,7 @@ from friday_e2e import (
 )
 from n8n_harness import DEFAULT_OWNER, N8nInstall, N8nInstance, N8nNotInstalled
 
-from tests.sidecar_fixture import Sidecar, launch_sidecar
+from tests.sidecar_fixture import Sidecar, launch_sidecar_retried
 
 pytestmark = pytest.mark.n8n
 
@@ -109,18 +109,6 @@ def _find_n8n() -> N8nInstall:
     pytest.fail(message, pytrace=False)
 
 
-def _launch_sidecar(root: Path, attempts: int = 3) -> Sidecar:
-    """launch_sidecar with FRIDAY_REDIS_URL unset; retried, as a free port picked for it may be
-    taken by another process before the sidecar binds it."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return launch_sidecar(root / f"sidecar-{attempt}", None, SIDECAR_ENV)
-        except pytest.fail.Exception:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     install = _find_n8n()
@@ -134,7 +122,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     if message:
         pytest.fail(message, pytrace=False)
     # The sidecar on its embedded Redis: FRIDAY_REDIS_URL unset, data in tmp, free ports, one key.
-    sidecar = _launch_sidecar(root)
+    sidecar = launch_sidecar_retried(root, None, SIDECAR_ENV)  # on its embedded Redis
     n8n = N8nInstance(install, root / "n8n")
     bus = SidecarAdmin(sidecar.http_url, sidecar.api_key)
     try:

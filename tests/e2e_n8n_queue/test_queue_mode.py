@@ -54,7 +54,7 @@ from queue_harness import BULL_RETENTION_ENV, PostgresNotInstalled, QueueSet
 
 # The regular-mode module's helpers take any object with .n8n, .bus and .describe().
 from tests.e2e_n8n.test_friday_nodes import executions, publish_workflow, running_executions, trigger_meta, wait_settled
-from tests.sidecar_fixture import Sidecar, launch_sidecar
+from tests.sidecar_fixture import Sidecar, launch_sidecar_retried
 
 pytestmark = pytest.mark.n8n
 
@@ -119,18 +119,6 @@ def _fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
-def _launch_sidecar(root: Path, attempts: int = 3) -> Sidecar:
-    """The sidecar on its embedded Redis (FRIDAY_REDIS_URL unset); retried, as a free port
-    picked for it may be taken before it binds."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return launch_sidecar(root / f"sidecar-{attempt}", None, SIDECAR_ENV)
-        except pytest.fail.Exception:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")
-
-
 @pytest.fixture(scope="module")
 def qenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QEnv]:
     try:
@@ -150,7 +138,7 @@ def qenv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QEnv]:
     bus = None
     try:
         qs.start_backends()
-        sidecar = _launch_sidecar(root)
+        sidecar = launch_sidecar_retried(root, None, SIDECAR_ENV)  # on its embedded Redis
         bus = SidecarAdmin(sidecar.http_url, sidecar.api_key)
         qs.prepare(tarball, [friday_credential(sidecar.http_url, sidecar.api_key)])
         # A workflow shipped as a file, published before the main starts (as a deployment does);
