@@ -8,7 +8,7 @@ import pytest
 from friday_bus.core import BacklogFull, FridayError, NotFound, Unavailable
 from friday_bus.core.bus import _redis_errors
 from friday_bus.core.errors import ErrorKind
-from friday_bus.core.replies import ReplyKind, reply_kind
+from friday_bus.core.replies import ReplyKind, reply_kind, vanished
 from redis import exceptions as rexc
 from redis._parsers.base import BaseParser
 
@@ -168,3 +168,15 @@ def test_embedded_socket_probe_reads_the_reply_kind(tmp_path, answer, alive):
     finally:
         t.join(5)
         server.close()
+
+
+@pytest.mark.parametrize("reply, gone", [
+    ("NOGROUP No such key 's' or consumer group 'g' in XREADGROUP with GROUP option", True),
+    ("UNBLOCKED the stream key no longer exists", True),
+    ("UNBLOCKED the consumer group this client was blocked on no longer exists", True),
+    ("UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)", False),
+    ("UNBLOCKED client unblocked via CLIENT UNBLOCK", False),
+    ("ERR The XGROUP subcommand requires the key to exist.", False),
+])
+def test_vanished_tells_a_deleted_stream_from_a_server_ending_the_wait(reply, gone):
+    assert vanished(reply) is gone

@@ -23,7 +23,7 @@ from .context import BusContext, check_read_args, now_ms
 from .errors import InvalidArgument, NotFound, Unavailable
 from .limits import CLAIM_SCAN_MAX, MAX_ACK_IDS, MAX_REASON_LENGTH
 from .models import ChannelMessage, Delivery, NackResult
-from .replies import ReplyKind, reply_kind
+from .replies import ReplyKind, reply_kind, vanished
 from .settings import StreamConfig
 
 log = logging.getLogger("friday.bus")
@@ -42,10 +42,6 @@ CONSUMER_CACHE_MAX = 100_000
 """Most (stream, group, consumer) remembered; beyond, the cache starts afresh (one more
 CREATECONSUMER each, harmless)."""
 
-_VANISHED = frozenset({ReplyKind.NOGROUP, ReplyKind.UNBLOCKED})
-"""Replies of a group read that mean the stream or the group is gone: NOGROUP (missing when the
-read starts), UNBLOCKED (Redis 7: ``the stream key no longer exists``, deleted while the read
-was blocked on it). Both are recovered the same way (:meth:`Consuming._recover_nogroup`)."""
 
 
 class ClaimSchedule:
@@ -186,7 +182,7 @@ class Consuming:
         try:
             await self.ctx.redis.xgroup_createconsumer(stream, group, consumer)
         except rexc.ResponseError as exc:
-            if reply_kind(exc) in _VANISHED or reply_kind(exc).missing:
+            if vanished(exc) or reply_kind(exc).missing:
                 return  # the read that follows recovers the group, then creates the consumer
             raise
         if len(self._consumers) >= CONSUMER_CACHE_MAX:
@@ -220,12 +216,11 @@ class Consuming:
                 )
             except rexc.ResponseError as exc:
                 kind = reply_kind(exc)
-                if kind not in _VANISHED:
-                    raise
-                if kind is ReplyKind.UNBLOCKED and "no longer exists" not in str(exc):
-                    # not a deleted stream: the server unblocked its clients (a master demoted in a
-                    # failover, CLIENT UNBLOCK ... ERROR): retriable, the group is still there
+                if kind is ReplyKind.UNBLOCKED and not vanished(exc):
+                    # the server ended the wait (a master demoted in a failover, CLIENT UNBLOCK): retriable
                     raise Unavailable(f"Redis ended a blocked read ({exc}); retry") from exc
+                if not vanished(exc):
+                    raise
                 if kind is ReplyKind.UNBLOCKED:
                     log.warning("stream %s was deleted under a blocked read of group %s: recovering it", stream, group)
                 await self._recover_nogroup(cfg, group)

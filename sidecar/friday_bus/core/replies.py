@@ -74,3 +74,12 @@ def reply_kind(reply: BaseException | str) -> ReplyKind:
     if "requires the key to exist" in text or "no such key" in text.lower():
         return ReplyKind.NO_SUCH_KEY
     return ReplyKind.OTHER
+
+
+def vanished(reply: BaseException | str) -> bool:
+    """The reply of a group read that means its stream or group is gone: NOGROUP (missing when
+    the read starts) or UNBLOCKED "... no longer exists" (deleted while the read was blocked).
+    An UNBLOCKED for another reason (a master demoted in a failover, ``CLIENT UNBLOCK ... ERROR``)
+    is not: the server ended the wait, the group is still there."""
+    kind = reply_kind(reply)
+    return kind is ReplyKind.NOGROUP or (kind is ReplyKind.UNBLOCKED and "no longer exists" in str(reply))
