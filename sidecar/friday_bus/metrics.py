@@ -33,12 +33,21 @@ Redis does not answer):
 * ``friday_redis_up`` (1 when the last scrape reached Redis), ``friday_status_age_seconds``.
 
 Alert rules on these names: ``deploy/prometheus/alerts.yml``.
+
+With FRIDAY_WORKERS > 1 (``multiprocess=True``, friday_bus/workers.py) every process (the
+supervisor, whose loops dead-letter and trim, and each worker) writes its counters and histogram
+to prometheus_client's per-process files in PROMETHEUS_MULTIPROC_DIR (a temporary folder of the
+supervisor, set before prometheus_client is imported), and a worker's ``/metrics`` shows their
+sums (``MultiProcessCollector``): whichever worker answers the scrape, the counters are the
+sidecar's. The gauges above are not per-process values: the worker that answers computes them from
+Redis at scrape time, as one process does (no gauge lives in the files).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -125,12 +134,37 @@ class _StatusCollector(Collector):
         yield from (length, dead, oldest, pending, lag, consumers, retry, backlog_g, retention, alert, threshold)
 
 
-class PrometheusObserver(BusObserver):
-    """Counts what the bus does and renders the Prometheus text format."""
+def _multiprocess_values() -> None:
+    """Make sure the metrics created next write to PROMETHEUS_MULTIPROC_DIR (RuntimeError if it is unset: a bug)."""
+    from prometheus_client import values
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise RuntimeError("multiprocess metrics need PROMETHEUS_MULTIPROC_DIR (set by the FRIDAY_WORKERS supervisor)")
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        # prometheus_client picks its value class when first imported; imported before the
+        # variable was set (not the case for `friday serve`), pick again: metrics made from now on use it.
+        values.ValueClass = values.get_value_class()
+
+
+class PrometheusObserver(BusObserver):
+    """Counts what the bus does and renders the Prometheus text format.
+
+    ``multiprocess``: the counters and the histogram go to this process's files in
+    PROMETHEUS_MULTIPROC_DIR, and :attr:`registry` shows the sums over every process's files
+    (plus this process's status gauges); see the module docstring.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, multiprocess: bool = False) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
-        r = self.registry
+        self.multiprocess = multiprocess
+        self._last_fresh: BusStatus | None = None
+        r: CollectorRegistry | None = self.registry
+        if multiprocess:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            _multiprocess_values()
+            MultiProcessCollector(self.registry)
+            r = None  # the values live in the files, which the collector reads: registered here they would show twice
         sg = ["stream", "group"]
         self.published_c = Counter("friday_events_published", "Events published", ["stream", "kind"], registry=r)
         self.duplicate_c = Counter(
@@ -149,7 +183,7 @@ class PrometheusObserver(BusObserver):
             buckets=PUBLISH_BUCKETS, registry=r,
         )
         self._status = _StatusCollector()
-        r.register(self._status)
+        self.registry.register(self._status)
 
     # --- BusObserver hooks (called by the core; must never raise) --------------------
     def published(self, target: str, kind: str, seconds: float, duplicate: bool) -> None:
@@ -192,10 +226,14 @@ class PrometheusObserver(BusObserver):
             try:
                 status = await asyncio.wait_for(bus.status(), STATUS_TIMEOUT_S)
                 up = 1
+                self._last_fresh = status
             except (TimeoutError, FridayError) as exc:
                 log.debug("metrics: fresh status unavailable (%s); using the last snapshot", type(exc).__name__)
         if status is None:
-            status = getattr(runtime, "last_status", None)
+            # The newer of the monitor loop's snapshot and the last scrape's (a worker of
+            # FRIDAY_WORKERS > 1 runs no monitor loop: only the latter).
+            known = [st for st in (getattr(runtime, "last_status", None), self._last_fresh) if st is not None]
+            status = max(known, key=lambda st: st.generated_at_ms) if known else None
         return self.render(status, up, bus)
 
     def render(self, status: BusStatus | None, redis_up: int, bus: Any = None) -> bytes:

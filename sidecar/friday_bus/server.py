@@ -8,6 +8,11 @@ accepting and reading (SSE streams end, waiting long polls answer 503), let in-f
 requests finish, stop gRPC with the same grace, then stop the Runtime (loops, Redis client,
 embedded Redis). Nothing is acked on behalf of a consumer: what a read had taken stays
 pending and is redelivered after the claim time.
+
+With FRIDAY_WORKERS > 1, `friday serve` is the supervisor of friday_bus/workers.py, and each of
+its workers runs :func:`serve` with a :class:`WorkerRole`: no embedded Redis, no setup, no loops
+(the supervisor's), both ports bound with SO_REUSEPORT, multiprocess metrics, and instead of the
+listen line a word to the supervisor once both doors listen.
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +41,18 @@ from .metrics import PrometheusObserver
 
 log = logging.getLogger("friday.server")
 STOP_MARGIN_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRole:
+    """This process is worker ``index`` of a FRIDAY_WORKERS supervisor (friday_bus/workers.py)."""
+
+    index: int
+    ready_fd: int
+    """Pipe to the supervisor: :data:`READY_WORD` is written to it once both doors listen."""
+
+
+READY_WORD = b"ready\n"
 
 
 class _Server(uvicorn.Server):
@@ -59,7 +78,13 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """The HTTP listening socket. ``reuse_port`` (the workers of FRIDAY_WORKERS > 1): each worker
+    binds its own socket with SO_REUSEPORT rather than sharing one socket the supervisor passes
+    down: the kernel then spreads new connections evenly over the workers' accept queues (with one
+    shared socket, every idle worker wakes for each connection and the last woken tends to take
+    them all), and the gRPC door does the same (grpc.so_reuseport), so both doors behave alike.
+    The price: a worker that dies drops the connections waiting in its own queue, not yet accepted."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
@@ -68,6 +93,8 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if host in ("::", "") else 1)
@@ -81,13 +108,13 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _start_grpc(runtime: Runtime, settings: Settings) -> Any:
+async def _start_grpc(runtime: Runtime, settings: Settings, reuse_port: bool = False) -> Any:
     from .grpc_api.server import start_grpc_server  # imported here: grpc loads only for `serve`
 
-    return await start_grpc_server(runtime, settings)
+    return await start_grpc_server(runtime, settings, reuse_port=reuse_port)
 
 
-def _listen_line(settings: Settings, http_port: int, grpc_server: Any | None) -> str:
+def _listen_line(settings: Settings, http_port: int, grpc_server: Any | None, workers: int = 1) -> str:
     scheme = "https" if settings.tls_cert_file else "http"
     host = settings.http_host
     shown_host = f"[{host}]" if ":" in host else host
@@ -100,6 +127,8 @@ def _listen_line(settings: Settings, http_port: int, grpc_server: Any | None) ->
         parts.append(f"Redis embedded ({settings.data_dir}/)")
     else:
         parts.append(f"Redis {redact_url(settings.redis_url)}")
+    if workers > 1:
+        parts.append(f"{workers} workers")
     return "friday: " + ", ".join(parts)
 
 
@@ -112,18 +141,27 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 20, 20)
 
 
-async def serve(settings: Settings) -> None:
-    """Run the sidecar until SIGTERM/SIGINT, then shut down gracefully. Raises ConfigError on bad settings."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def check_start(settings: Settings) -> ApiKeys:
+    """What fails before anything starts: the API keys, the bind security, the TLS files."""
     keys = ApiKeys.from_settings(settings)
     check_bind_security(settings, keys)
     if settings.tls_cert_file is not None:
         for name, path in (("FRIDAY_TLS_CERT_FILE", settings.tls_cert_file), ("FRIDAY_TLS_KEY_FILE", settings.tls_key_file)):
             if path is None or not path.is_file():
                 raise ConfigError(f"{name}={path} is not a readable file; point it to a PEM file")
+    return keys
+
+
+async def serve(settings: Settings, worker: WorkerRole | None = None) -> None:
+    """Run the sidecar until SIGTERM/SIGINT, then shut down gracefully. Raises ConfigError on bad settings.
+
+    ``worker``: run as one worker of a FRIDAY_WORKERS supervisor (see the module docstring)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keys = check_start(settings)
     grace = max(0.0, settings.shutdown_grace_s)
-    http_sock = _bind(settings.http_host, settings.http_port)  # before Redis: a taken port fails fast
+    # before Redis: a taken port fails fast
+    http_sock = _bind(settings.http_host, settings.http_port, reuse_port=worker is not None)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -147,16 +185,19 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
 
-    runtime = Runtime(settings, observer=PrometheusObserver())
+    runtime = Runtime(settings, observer=PrometheusObserver(multiprocess=worker is not None))
     lifecycle = Lifecycle()
     grpc_server: Any | None = None
     http_task: asyncio.Task[None] | None = None
     try:
         try:
-            await runtime.start()
+            if worker is None:
+                await runtime.start()
+            else:  # the supervisor runs the embedded Redis, the setup and the loops
+                await runtime.start(run_setup=False, loops=False, refresh_loop=True)
         except FridayError as exc:  # e.g. Redis unreachable at start: say it plainly, exit non-zero
             raise ConfigError(f"cannot start: {exc.message}") from None
-        grpc_server = await _start_grpc(runtime, settings)
+        grpc_server = await _start_grpc(runtime, settings, reuse_port=worker is not None)
         app = create_app(runtime, keys=keys, lifecycle=lifecycle)
         config = uvicorn.Config(
             app, lifespan="off", log_config=None, access_log=True, server_header=False, proxy_headers=False,
@@ -172,7 +213,11 @@ async def serve(settings: Settings) -> None:
         if http_task.done():
             http_task.result()  # raise what stopped it
             raise ConfigError("the HTTP server stopped during start-up")
-        print(_listen_line(settings, http_sock.getsockname()[1], grpc_server), flush=True)
+        if worker is None:
+            print(_listen_line(settings, http_sock.getsockname()[1], grpc_server), flush=True)
+        else:
+            os.write(worker.ready_fd, READY_WORD)
+            os.close(worker.ready_fd)
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({stopped, http_task}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
@@ -216,9 +261,9 @@ async def _shutdown(lifecycle: Lifecycle, server: _Server | None, http_task: asy
     log.info("stopped")
 
 
-def run(settings: Settings) -> None:
-    """Blocking entry point for ``friday serve``."""
+def run(settings: Settings, worker: WorkerRole | None = None) -> None:
+    """Blocking entry point for ``friday serve`` (FRIDAY_WORKERS=1), and for each worker of the supervisor."""
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, worker))
     except KeyboardInterrupt:  # a signal before the handlers were installed
         sys.exit(130)

@@ -14,6 +14,10 @@ Background loops, each small and independent, started and stopped together:
 * ``sentinel`` (sentinel mode only): every :data:`SENTINEL_REFRESH_S`, asks the sentinels for
   the master and moves the connections still on another node (``connection.refresh_master``):
   redis-py alone would keep a busy pool on an old master that stays up after a failover.
+
+With FRIDAY_WORKERS > 1 (friday_bus/workers.py) the supervisor's Runtime runs Redis, the setup
+and the loops; each worker's Runtime only connects (``start(run_setup=False, loops=False,
+refresh_loop=True)``: the sentinel loop is per process, it moves that process's connections).
 """
 
 from __future__ import annotations
@@ -65,11 +69,16 @@ class Runtime:
         self.sentinel_master: str | None = None
         """Sentinel mode: ``host:port`` of the master the last refresh found."""
 
-    async def start(self, *, run_setup: bool = True, loops: bool = True, attach: bool = False) -> EventBus:
+    async def start(self, *, run_setup: bool = True, loops: bool = True, attach: bool = False,
+                    refresh_loop: bool | None = None) -> EventBus:
         """Start Redis if embedded, connect, check the version, run setup, start the loops.
 
         ``attach``: with the embedded default, use an already running embedded Redis of the
         same data folder (the CLI next to a running ``friday serve``) instead of refusing.
+        ``refresh_loop`` (default: as ``loops``): in sentinel mode, run the ``sentinel`` loop even
+        without the others. It moves *this process's* connections, so every process serving calls
+        needs its own (a worker of FRIDAY_WORKERS > 1), while sweep, trim, monitor and consumer_gc
+        act on Redis and run once, in the supervisor.
         """
         s = self.settings
         url = s.redis_url
@@ -94,6 +103,9 @@ class Runtime:
                     log.info("setup created groups: %s", ", ".join(f"{a}/{b}" for a, b in report.created_groups))
             if loops:
                 self._start_loops()
+            if (loops if refresh_loop is None else refresh_loop) and s.redis_mode == "sentinel":
+                self._tasks.append(asyncio.create_task(self._every("sentinel", SENTINEL_REFRESH_S, self.refresh_master_once),
+                                                       name="friday-sentinel"))
         except BaseException:
             await self.stop()
             raise
@@ -152,9 +164,7 @@ class Runtime:
             asyncio.create_task(self._every("monitor", s.monitor_interval_s, self._monitor_once), name="friday-monitor"),
             asyncio.create_task(self._every("consumer_gc", max(s.monitor_interval_s, 60.0), self._gc_once), name="friday-gc"),
         ]
-        if s.redis_mode == "sentinel":
-            self._tasks.append(asyncio.create_task(self._every("sentinel", SENTINEL_REFRESH_S, self.refresh_master_once),
-                                                   name="friday-sentinel"))
+        log.info("background loops started: sweep, trim, monitor, consumer_gc")
 
     async def refresh_master_once(self) -> None:
         """Sentinel mode: ask the sentinels for the master; move the connections if it changed."""

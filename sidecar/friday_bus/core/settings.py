@@ -48,6 +48,10 @@ DEFAULT_ALERT_PENDING = 100
 DEFAULT_ALERT_LAG = 500
 DEFAULT_ALERT_DEAD_LETTERS = 1
 DEFAULT_SHUTDOWN_GRACE_S = 10.0
+DEFAULT_WORKERS = 1
+"""Worker processes serving both doors (FRIDAY_WORKERS). 1: one process, as before; more: a supervisor
+(embedded Redis, setup, background loops, started once) and that many workers on the same ports."""
+MAX_WORKERS = 64
 MIN_REDIS_VERSION = (7, 0, 0)
 WIRE_FORMATS = ("typed", "seed")
 DEFAULT_WIRE_FORMAT = "typed"
@@ -233,6 +237,11 @@ class Settings(BaseSettings):
     tls_key_file: Path | None = None
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
     log_level: str = "INFO"
+    workers: int = Field(
+        default=DEFAULT_WORKERS,
+        description="Worker processes serving HTTP and gRPC on the same ports (SO_REUSEPORT). 1: one process; "
+        "more: a supervisor runs the embedded Redis, the setup and the background loops once, and that many workers.",
+    )
 
     @field_validator("redis_url")
     @classmethod
@@ -320,6 +329,16 @@ class Settings(BaseSettings):
             raise ValueError("must be a TCP port between 0 and 65535")
         return v
 
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if not 1 <= v <= MAX_WORKERS:
+            raise ValueError(
+                f"must be between 1 (one process) and {MAX_WORKERS}; about one worker per CPU core the sidecar may use "
+                "(more than the cores only adds processes)"
+            )
+        return v
+
     @field_validator("backoff_multiplier")
     @classmethod
     def _mult(cls, v: float) -> float:
@@ -343,6 +362,14 @@ class Settings(BaseSettings):
             )
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both FRIDAY_TLS_CERT_FILE and FRIDAY_TLS_KEY_FILE, or neither")
+        if self.workers > 1:
+            zero = [env for env, port in (("FRIDAY_HTTP_PORT", self.http_port), ("FRIDAY_GRPC_PORT", self.grpc_port)) if port == 0]
+            if zero:
+                raise ValueError(
+                    f"FRIDAY_WORKERS={self.workers} needs fixed ports, and {' and '.join(zero)} is 0 (any free port): the workers "
+                    "share each port (SO_REUSEPORT), and with 0 every worker would get a different one; "
+                    "set it to a port number, or FRIDAY_WORKERS=1"
+                )
         self._check_redis_topology()
         return self
 

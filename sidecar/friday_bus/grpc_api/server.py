@@ -135,15 +135,20 @@ def _read(path: Any, env: str) -> bytes:
         raise ConfigError(f"cannot read {env}={path}: {exc.strerror}; point it to a readable PEM file") from None
 
 
-async def start_grpc_server(runtime: Runtime, settings: Settings) -> grpc.aio.Server:
-    """Build, bind and start the gRPC server. Raises ConfigError when it cannot bind or read TLS files."""
+async def start_grpc_server(runtime: Runtime, settings: Settings, *, reuse_port: bool = False) -> grpc.aio.Server:
+    """Build, bind and start the gRPC server. Raises ConfigError when it cannot bind or read TLS files.
+
+    ``reuse_port``: bind with SO_REUSEPORT, so that the workers of FRIDAY_WORKERS > 1 share the
+    port (the kernel spreads new connections over them). Off otherwise: a port another process
+    holds then fails the start instead of being shared with it silently.
+    """
     keys = ApiKeys.parse(settings.api_keys)
     receive = max(MIN_RECEIVE_BYTES, 2 * settings.max_payload_bytes + 1024 * 1024)
     inner = grpc.aio.server(
         interceptors=[AuthInterceptor(keys), ErrorInterceptor()],
         options=[
             ("grpc.max_receive_message_length", receive),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ],
