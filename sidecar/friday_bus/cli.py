@@ -71,11 +71,19 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 @main.command()
 def serve() -> None:
-    """Run the sidecar: HTTP + gRPC APIs and the background loops (embedded Redis if FRIDAY_REDIS_URL is unset)."""
-    from .server import run
+    """Run the sidecar: HTTP + gRPC APIs and the background loops (embedded Redis if FRIDAY_REDIS_URL is unset).
 
+    With FRIDAY_WORKERS > 1: a supervisor and that many worker processes on the same ports."""
+    settings = _settings()
     try:
-        run(_settings())
+        if settings.workers > 1:
+            from .workers import supervise  # sets PROMETHEUS_MULTIPROC_DIR before prometheus_client loads
+
+            supervise(settings)
+        else:
+            from .server import run
+
+            run(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
