@@ -49,6 +49,7 @@ test: test-python
 bench: system $(BIN)/.installed n8n test-node
 	$(BIN)/python bench/bench.py
 	$(BIN)/python bench/bench_cluster.py
+	$(BIN)/python bench/bench_workers.py
 	$(BIN)/python bench/n8n_latency.py
 	$(BIN)/python bench/n8n_queue_latency.py
 
