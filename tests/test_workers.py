@@ -520,3 +520,35 @@ def test_serve_with_workers_and_port_zero_exits_with_the_fix(tmp_path: Any) -> N
     out = subprocess.run([car_exe(), "serve"], check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "FRIDAY_WORKERS=3 needs fixed ports, and FRIDAY_HTTP_PORT is 0" in out.stderr, out.stderr
+
+
+def test_second_signal_kills_workers_that_are_still_draining(start_sidecar: Callable[..., Sidecar]) -> None:
+    car = start_workers(start_sidecar, FRIDAY_SHUTDOWN_GRACE_S=120)
+    pids = worker_pids(car)
+    port = port_of(car.http_url)
+    # Requests in flight for as long as we like: the handler waits for a body that never comes
+    # (the 100 Continue proves the handler runs), so each worker would drain for the whole grace.
+    held: list[socket.socket] = []
+    draining: set[int | None] = set()
+    for _ in range(40):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"POST /api/v1/events/publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer " + car.api_key.encode() + b"\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        held.append(s)
+        draining.add(serving_pid(pids, port, s.getsockname()[1]))
+        if draining == pids:
+            break
+    assert draining == pids
+    try:
+        car.signal(signal.SIGTERM)
+        wait_for("both workers draining", lambda: log_text(car).count("SIGTERM received: shutting down") == 2, car)
+        assert car.alive() and all(not gone(p) for p in pids)
+        car.signal(signal.SIGTERM)
+        assert car.wait(30) == 0, car.log_tail()  # the grace is 120 s: only the second signal ends it this soon
+    finally:
+        for s in held:
+            s.close()
+    assert "second signal: killing the workers" in log_text(car)
+    assert all(gone(p) for p in pids)
+    assert re.search(r"worker \d \(pid \d+\) was killed by SIGKILL while stopping", log_text(car)), log_text(car)
