@@ -262,7 +262,13 @@ async def _shutdown(lifecycle: Lifecycle, server: _Server | None, http_task: asy
 
 
 def run(settings: Settings, worker: WorkerRole | None = None) -> None:
-    """Blocking entry point for ``friday serve`` (FRIDAY_WORKERS=1), and for each worker of the supervisor."""
+    """Blocking entry point for ``friday serve`` (FRIDAY_WORKERS=1), and for each worker of the supervisor.
+    With FRIDAY_WORKERS > 1 and no ``worker``: the supervisor (what ``friday serve`` runs then)."""
+    if worker is None and settings.workers > 1:
+        from .workers import supervise
+
+        supervise(settings)
+        return
     try:
         asyncio.run(serve(settings, worker))
     except KeyboardInterrupt:  # a signal before the handlers were installed

@@ -304,6 +304,8 @@ class Supervisor:
 
 def supervise(settings: Settings) -> None:
     """Blocking entry point of ``friday serve`` with FRIDAY_WORKERS > 1. Raises ConfigError."""
+    if not logging.getLogger().handlers:  # as server.serve does; the workers log at the level found here
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     metrics_dir = tempfile.mkdtemp(prefix="friday-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before prometheus_client is imported
     try:
