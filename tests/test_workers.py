@@ -552,3 +552,12 @@ def test_second_signal_kills_workers_that_are_still_draining(start_sidecar: Call
     assert "second signal: killing the workers" in log_text(car)
     assert all(gone(p) for p in pids)
     assert re.search(r"worker \d \(pid \d+\) was killed by SIGKILL while stopping", log_text(car)), log_text(car)
+
+
+def test_workers_die_with_a_killed_supervisor(start_sidecar: Callable[..., Sidecar]) -> None:
+    car = start_workers(start_sidecar)
+    pids = worker_pids(car)
+    car.kill()  # SIGKILL: no forwarding; the kernel's parent-death signal stops the workers
+    wait_for("the workers' exit", lambda: all(gone(p) for p in pids), car)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port_of(car.http_url)), timeout=5).close()
