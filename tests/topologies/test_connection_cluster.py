@@ -16,6 +16,7 @@ from friday_bus.core.connection import (
     write_then_wait,
 )
 from friday_bus.core.limits import MAX_REDIS_CONNECTIONS
+from friday_bus.core.packing import PackedConnection
 from friday_bus.core.settings import Settings
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
@@ -56,6 +57,8 @@ async def test_client_is_a_cluster_client_with_the_common_options(client, redis_
     kw = client.get_primaries()[0].connection_kwargs
     assert (kw["decode_responses"], kw["encoding_errors"], kw["health_check_interval"], kw["socket_keepalive"]) == (True, "replace", 30, True)
     assert client.get_primaries()[0].max_connections == MAX_REDIS_CONNECTIONS
+    # every node's connections pack commands with hiredis (core/packing.py)
+    assert {n.connection_class for n in client.get_primaries()} == {PackedConnection}
 
 
 async def test_streams_on_every_shard(client, redis_cluster):

@@ -67,11 +67,13 @@ WIRE_SEED = "seed"
 
 _COMPACT = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
 _NAN_REFUSED = "payload contains NaN or Infinity, which JSON cannot carry"
+# One encoder, built once: json.dumps with any non-default option builds a new JSONEncoder per call.
+_compact_encode = json.JSONEncoder(**_COMPACT).encode  # type: ignore[arg-type]
 
 
 def _dumps(value: Any) -> str:
     try:
-        return json.dumps(value, **_COMPACT)  # type: ignore[arg-type]
+        return _compact_encode(value)
     except ValueError as exc:  # NaN / Infinity somewhere inside
         raise InvalidArgument("payload contains NaN or Infinity, which JSON cannot carry", field="payload") from exc
     except TypeError as exc:
@@ -128,6 +130,11 @@ def check_size(fields: dict[str, str], max_bytes: int) -> None:
 
 def _encode_value(value: Any) -> tuple[str, str | None]:
     """Return (text, tag). Text is what the seed's publisher would have written."""
+    t = type(value)
+    if t is str:
+        return value, None
+    if t is int:
+        return str(value), "i"
     if isinstance(value, str):
         return value, None
     if isinstance(value, bool):  # before int: bool is an int
@@ -184,6 +191,9 @@ def encode_event(payload: JSONObject, meta: EventMeta, published_at_ms: int, wir
     fields: dict[str, str] = {}
     types: dict[str, str] = {}
     for key, value in payload.items():
+        if type(value) is str:  # the common case, without a call
+            fields[key] = value
+            continue
         text, tag = _encode_value(value)
         fields[key] = text
         if tag is not None:

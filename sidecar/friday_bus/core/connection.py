@@ -145,13 +145,14 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
-from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.connection import Connection, SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 
 from .errors import ConfigError
 from .limits import MAX_REDIS_CONNECTIONS
+from .packing import PACKED_CLASS, PackedConnection, PackedSentinelConnection, PackedSentinelSSLConnection
 from .settings import Settings
 
 RedisClient = aioredis.Redis | RedisCluster
@@ -220,14 +221,26 @@ def build_client(settings: Settings, url: str | None = None, *, block_ms: int = 
                 raise ConfigError("FRIDAY_REDIS_MODE=cluster needs FRIDAY_REDIS_URL naming any node of the cluster")
             options = _common_options(settings, block_ms, tcp=True)
             options["retry"] = Retry(ExponentialWithJitterBackoff(), CLUSTER_RETRIES)
-            return RedisCluster.from_url(_strip_timeouts(url), **options)
+            cluster = RedisCluster.from_url(_strip_timeouts(url), **options)
+            if not url.startswith("rediss://"):  # with TLS, RedisCluster's SSLConnection (packed by redis-py)
+                # RedisCluster takes no connection class: every node it creates (startup ones now,
+                # discovered ones later) gets its connection_kwargs' class.
+                cluster.nodes_manager.connection_kwargs["connection_class"] = PackedConnection
+                for node in cluster.nodes_manager.startup_nodes.values():
+                    node.connection_class = PackedConnection
+            return cluster
         if mode == "sentinel":
             return _sentinel_client(settings, url, block_ms)
         if url is None:
             raise ConfigError("no Redis URL: set FRIDAY_REDIS_URL, or let the runtime start the embedded Redis")
         options = _common_options(settings, block_ms, tcp=not url.startswith("unix://"))
         options["retry"] = _no_retry()  # what from_url gave before, explicit
-        return aioredis.Redis.from_url(_strip_timeouts(url), **options)
+        # Redis.from_url, with the URL's connection class swapped for its hiredis-packing variant
+        # (from_url would let the URL's class win over an explicit one).
+        url_options = parse_url(_strip_timeouts(url))
+        options.update(url_options)
+        options["connection_class"] = PACKED_CLASS[url_options.get("connection_class", Connection)]
+        return aioredis.Redis.from_pool(aioredis.ConnectionPool(**options))
     except (TypeError, ValueError, rexc.RedisClusterException) as exc:
         raise ConfigError(f"FRIDAY_REDIS_URL is not usable in {mode} mode: {exc}") from None
 
@@ -241,7 +254,9 @@ def _sentinel_client(settings: Settings, url: str | None, block_ms: int) -> aior
     # from the URL would replace the sentinel-managed one and lose the failover handling.
     ssl_options = {k: v for k, v in data.items() if k.startswith("ssl_")}
     data.update(_common_options(settings, block_ms, tcp=True))
-    data["ssl"] = tls
+    # Given explicitly, the class also keeps ``ssl`` out of the pool's kwargs (the pool pops it
+    # only when it picks the class itself).
+    data["connection_class"] = PackedSentinelSSLConnection if tls else PackedSentinelConnection
     data["retry"] = _no_retry()
     sentinel_kwargs: dict[str, Any] = {
         "decode_responses": True,
