@@ -65,7 +65,9 @@ def _json(obj: Any) -> str:
 @click.pass_context
 def main(ctx: click.Context, verbose: bool) -> None:
     """Friday Event Bus: Redis Streams for Friday 2.0's critical events."""
-    level = logging.DEBUG if verbose else (logging.INFO if ctx.invoked_subcommand == "serve" else logging.WARNING)
+    if ctx.invoked_subcommand == "serve" and not verbose:
+        return  # `serve` logs at FRIDAY_LOG_LEVEL (server.serve / workers.supervise configure it)
+    level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
