@@ -90,6 +90,7 @@ RATE = 1000
 BATCH = 500
 README_IN_FLIGHT = 10
 PUBLISHERS = 50
+PUBLISH_POOL = 64  # connections of the direct single-event publisher and of RawHttp (past them, a call waits)
 SWEEP_RATES = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000, 8000, 12000)
 SWEEP_P99_MS = 10.0
 KEY = "bench-" + uuid.uuid4().hex
@@ -385,7 +386,7 @@ class RawHttp:
     """A minimal keep-alive HTTP/1.1 JSON client (a pool of connections). httpx costs about a
     millisecond of client CPU per request, which would measure the client, not the sidecar."""
 
-    def __init__(self, url: str, key: str, size: int = 64) -> None:
+    def __init__(self, url: str, key: str, size: int = PUBLISH_POOL) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.host, self.port = host, int(port)
         self.auth = f"Bearer {key}"
@@ -576,6 +577,7 @@ class Ctx:
     http: RawHttp
     work: Path
     redis_url: str
+    r_pub: aioredis.Redis  # direct single-event publishes: a pool of PUBLISH_POOL connections, like RawHttp's
 
     def meter(self, sidecar: Sidecar | None = None) -> Meter:
         sc = sidecar or self.sidecar
@@ -655,7 +657,7 @@ def publish_ops(ctx: Ctx, grpc_c: Any, http: RawHttp, tag: str) -> dict[str, Cal
     s_direct, s_grpc, s_http = (f"bench.pub.{k}.{tag}" for k in ("direct", "grpc", "http"))
 
     async def direct(i: int) -> None:
-        await ctx.r.xadd(s_direct, fields)
+        await ctx.r_pub.xadd(s_direct, fields)
 
     async def via_grpc(i: int) -> None:
         await grpc_c.publish(s_grpc, PAYLOAD)
@@ -1047,9 +1049,12 @@ async def main_async(args: argparse.Namespace) -> int:
         res.values["client_module"] = _client_module.__file__
         res.values["sidecar_module"] = which.rsplit(" ", 1)[-1]
         r = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=10_000)
+        # open loop past what the client can do: wait for one of PUBLISH_POOL connections rather than open thousands
+        r_pub = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            redis_url, decode_responses=True, max_connections=PUBLISH_POOL, timeout=None))
         grpc_c = FridayClient(sidecar.grpc_target, api_key=KEY)
         http = RawHttp(sidecar.http_url, KEY)
-        ctx = Ctx(sizes, res, r, redis_proc.pid, sidecar, grpc_c, http, work, redis_url)
+        ctx = Ctx(sizes, res, r, redis_proc.pid, sidecar, grpc_c, http, work, redis_url, r_pub)
         try:
             await grpc_c.publish("bench.warm", PAYLOAD)  # connections up before any measured phase
             await http.post("/api/v1/events/publish", {"stream": "bench.warm", "payload": PAYLOAD})
@@ -1067,6 +1072,7 @@ async def main_async(args: argparse.Namespace) -> int:
             await http.close()
             await grpc_c.close()
             await r.aclose()
+            await r_pub.aclose()
     finally:
         if sidecar is not None:
             sidecar.stop()
