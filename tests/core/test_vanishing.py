@@ -95,3 +95,33 @@ async def test_a_read_unblocked_by_the_server_is_unavailable_not_a_deleted_strea
     with pytest.raises(Unavailable, match="retry"):
         await asyncio.wait_for(read, 5)
     assert "runtime-group" in {g["name"] for g in await bus.redis.xinfo_groups(s)}
+
+
+async def test_a_read_served_by_a_node_without_the_group_is_unavailable_not_not_found(redis_server, tmp_path, uniq):
+    """The blocking client on another node than the writing one (sentinel: a failover moving the
+    connections, until the next refresh_master): the group exists where the bus writes, so the
+    read says retry (Unavailable), not that the group is gone (NotFound)."""
+    from friday_bus.core import EventBus, Settings, build_topology
+    from friday_bus.core.connection import build_client
+
+    from tests.conftest import RedisServer
+
+    other = RedisServer(tmp_path / "other").start()
+    s = Settings(_env_file=None, redis_url=redis_server.url, key_prefix=f"friday:{uniq}:")
+    topo = build_topology(s, {"streams": {f"{uniq}.events": ["workers"]}, "channels": []})
+    bus = EventBus(build_client(s), s, topo, blocking=build_client(s, other.url, block_ms=30_000))
+    stream = f"{uniq}.events"
+    try:
+        await bus.check_server()
+        assert await bus.create_group(stream, "adhoc")  # on the writing node only
+        await bus._ctx.blocking.xadd(stream, {"x": "1"})  # the other node has the stream, not the group
+        with pytest.raises(Unavailable) as exc:
+            await bus.read(stream, "adhoc", "w", count=1, block_ms=100)
+        assert "does not hold it" in exc.value.message and "retry" in exc.value.message
+        # and once the group is really gone from the writing node too, the read says so
+        await bus.redis.xgroup_destroy(stream, "adhoc")
+        with pytest.raises(NotFound):
+            await bus.read(stream, "adhoc", "w", count=1, block_ms=100)
+    finally:
+        await bus.close()
+        other.stop()

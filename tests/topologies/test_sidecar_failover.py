@@ -77,13 +77,23 @@ async def _create_group(http: httpx.AsyncClient, stream: str, group: str, start:
     assert r.status_code in (200, 201), r.text
 
 
+READBACK_RETRIES = 20
+
+
 async def _read_all(http: httpx.AsyncClient, stream: str, group: str) -> dict[str, int]:
     """Every entry of ``stream`` read back through the sidecar (a new group from the start): id -> seq."""
     await _create_group(http, stream, group, "all")
     out: dict[str, int] = {}
     base = f"/api/v1/streams/{stream}/groups/{group}"
+    unavailable = 0
     while True:
         r = await http.post(f"{base}/read", json={"consumer": "reader", "count": 500, "block_ms": 200})
+        if r.status_code == 503 and unavailable < READBACK_RETRIES:
+            # right after a failover a read may reach a node the sidecar is still moving off (it
+            # says retry); the write side holds the group, so this settles within a refresh or two
+            unavailable += 1
+            await asyncio.sleep(0.5)
+            continue
         assert r.status_code == 200, r.text
         batch = r.json()["deliveries"]
         if not batch:

@@ -18,7 +18,7 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
 from . import codec, names
-from .connection import AckedWrite
+from .connection import AckedWrite, refresh_master
 from .context import BusContext, check_read_args, now_ms
 from .errors import InvalidArgument, NotFound, Unavailable
 from .limits import CLAIM_SCAN_MAX, MAX_ACK_IDS, MAX_REASON_LENGTH
@@ -277,6 +277,16 @@ class Consuming:
         self._forget_consumers(stream, group)
         if group not in cfg.groups:
             self.ctx.forget_groups(stream)
+            if group in await self.ctx.existing_groups(stream, refresh=True):
+                # The writing client's node holds it: the read was served by another node (sentinel:
+                # the blocking client still on a demoted master until the next refresh_master).
+                if self.ctx.mode == "sentinel":
+                    with contextlib.suppress(Exception):
+                        await refresh_master(self.ctx.blocking)
+                raise Unavailable(
+                    f"group {group!r} exists on stream {stream!r}, but the Redis node that served the read does not "
+                    "hold it (a failover in progress?); retry"
+                )
             raise NotFound(f"group {group!r} no longer exists on stream {stream!r}", field="group")
         wait = self.schedule.nogroup_backoff((stream, group), asyncio.get_running_loop().time())
         if wait > 0:
