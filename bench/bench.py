@@ -848,8 +848,8 @@ PHASE_ROWS: list[tuple[str, str, str | None]] = [  # (heading or key, label, rat
 
 def phase_table(v: dict[str, Any]) -> list[str]:
     hdr = (f"{'scenario':<46}{'ev/s':>9}{'ratio':>7}{'p50':>8}{'p90':>8}{'p99':>8}   "
-           f"{'client':>7}{'sidecar':>8}{'redis':>7}{'total':>7}")
-    lines = [hdr, f"{'':<46}{'':>9}{'':>7}{'(latency ms)':>24}   {'(CPU µs per event, user+sys)':>29}", "-" * len(hdr)]
+           f"{'client':>8}{'sidecar':>9}{'redis':>8}{'total':>9}")
+    lines = [hdr, f"{'':<46}{'':>9}{'':>7}{'(latency ms)':>24}   {'(CPU µs per event, user+sys)':>34}", "-" * len(hdr)]
     heading = None
     for key, label, base in PHASE_ROWS:
         if key == "#":
@@ -873,9 +873,9 @@ def phase_table(v: dict[str, Any]) -> list[str]:
         cpu = ph["us_ev"]
         direct = key.split(".")[-1].startswith("direct")
         lines.append(f"  {label:<44}{ph['ev_s']:>9,}{ratio:>7}{fmt(ph.get('p50'), 2):>8}{fmt(ph.get('p90'), 2):>8}"
-                     f"{fmt(ph.get('p99'), 2):>8}   {fmt(cpu['client']):>7}"
-                     f"{('(' + fmt(cpu['sidecar']) + ')') if direct else fmt(cpu['sidecar']):>8}{fmt(cpu['redis']):>7}"
-                     f"{fmt(cpu['total']):>7}")
+                     f"{fmt(ph.get('p99'), 2):>8}   {fmt(cpu['client']):>8}"
+                     f"{('(' + fmt(cpu['sidecar']) + ')') if direct else fmt(cpu['sidecar']):>9}{fmt(cpu['redis']):>8}"
+                     f"{fmt(cpu['total']):>9}")
         procs = ph.get("sidecar_processes_us_ev")
         if procs and not direct:
             lines.append(f"  {'':<44}sidecar per process (supervisor first): " +
@@ -1012,8 +1012,10 @@ def report(res: Results, sizes: Sizes, args: argparse.Namespace) -> str:
     add("  Latency: open loop, the p50/p90/p99 of each call; the ev/s column is the achieved rate. Scenario 4: each task")
     add("  awaits one publish after another; p99 is the call latency. RSS: VmHWM summed over the sidecar's processes,")
     add("  reset before scenario 4" + ("" if v.get("rss.peak_concurrent_reset", True) else " (reset refused: peak since start)")
-        + ". Workers: the per-process line shows how the load spread;")
-    add("  one FridayClient is one gRPC connection, which SO_REUSEPORT hands to one worker.")
+        + (". Workers: the per-process line shows how the load spread;" if "workers2.batch.grpc" in v else "."))
+    if "workers2.batch.grpc" in v:
+        add("  one FridayClient is one gRPC connection, which SO_REUSEPORT hands to one worker.")
+    add("  Sweep: direct is this client's own limit (redis-py, one process), not a target.")
     return "\n".join(lines)
 
 
