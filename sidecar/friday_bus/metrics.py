@@ -186,12 +186,15 @@ class PrometheusObserver(BusObserver):
         self.registry.register(self._status)
 
     # --- BusObserver hooks (called by the core; must never raise) --------------------
-    def published(self, target: str, kind: str, seconds: float, duplicate: bool) -> None:
+    def published(self, target: str, kind: str, seconds: float, duplicate: bool, n: int = 1) -> None:
         if duplicate:
-            self.duplicate_c.labels(target).inc()
+            self.duplicate_c.labels(target).inc(n)
             return
-        self.published_c.labels(target, kind).inc()
-        self.publish_seconds.labels(kind).observe(max(0.0, seconds))
+        self.published_c.labels(target, kind).inc(n)
+        hist = self.publish_seconds.labels(kind)
+        seconds = max(0.0, seconds)
+        for _ in range(n):  # one observation per event, as before
+            hist.observe(seconds)
 
     def delivered(self, stream: str, group: str, n: int) -> None:
         if n > 0:

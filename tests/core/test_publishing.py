@@ -106,3 +106,25 @@ async def test_backlog_hard_cap(make_bus, uniq):
     await bus.ack(s, "workers", [d.entry_id for d in got])
     await bus.trim(s)
     assert await pub(bus, s, {"i": 4})
+
+
+async def test_a_batch_is_counted_once_per_target_with_every_event(make_bus, uniq):
+    """The observer hears one call per (target, kind, duplicate) of a batch, with the number of
+    events: metrics count every event, without one Prometheus lookup per event."""
+    from friday_bus.core import BusObserver
+
+    calls: list[tuple[str, str, bool, int]] = []
+
+    class Recorder(BusObserver):
+        def published(self, target, kind, seconds, duplicate, n=1):
+            assert seconds >= 0
+            calls.append((target, kind, duplicate, n))
+
+    bus = await make_bus({"a": ["g"], "b": ["g"]})
+    bus._ctx.observer = Recorder()
+    a, b = f"{uniq}.a", f"{uniq}.b"
+    reqs = [PublishRequest(target=t, payload={"i": i}) for i, t in enumerate([a, b, a, a, b])]
+    reqs.append(PublishRequest(target=a, payload={"k": 1}, event_id="once"))
+    await bus.publish_batch(reqs)
+    await bus.publish_batch([PublishRequest(target=a, payload={"k": 1}, event_id="once")])  # a duplicate
+    assert sorted(calls) == sorted([(a, "stream", False, 4), (b, "stream", False, 2), (a, "stream", True, 1)])

@@ -118,8 +118,12 @@ def check_size(fields: dict[str, str], max_bytes: int) -> None:
     excluded; in the ``seed`` format there are none, so every field counts."""
     size = 0
     for k, v in fields.items():
-        if not k.startswith(RESERVED_PREFIX):
-            size += len(k) + len(v) if k.isascii() and v.isascii() else len(k.encode()) + len(v.encode())
+        if k[:1] == "_" and k.startswith(RESERVED_PREFIX):
+            continue
+        if k.isascii() and v.isascii():
+            size += len(k) + len(v)
+        else:
+            size += len(k.encode()) + len(v.encode())
     if size > max_bytes:
         raise InvalidArgument(
             f"payload is {size} bytes, over the {max_bytes}-byte limit (FRIDAY_MAX_PAYLOAD_BYTES); "

@@ -110,8 +110,13 @@ class Publishing:
                 results[i] = PublishResult(target=reqs[i].target, kind="channel", entry_id=None, receivers=int(receivers))
         elapsed = time.perf_counter() - started
         out = [r for r in results if r is not None]
+        counts: dict[tuple[str, str, bool], int] = {}
         for r in out:
-            self.ctx.observer.published(r.target, r.kind, elapsed / len(out), r.duplicate)
+            key = (r.target, r.kind, r.duplicate)
+            counts[key] = counts.get(key, 0) + 1
+        each = elapsed / len(out)
+        for (target, kind, duplicate), n in counts.items():  # one observer call per target, not per event
+            self.ctx.observer.published(target, kind, each, duplicate, n)
         return out
 
     async def _publish_channel(self, channel: str, data: str) -> int:
