@@ -18,10 +18,10 @@ system:
 system-test:
 	@scripts/ensure-system.sh test
 
-$(BIN)/.installed: pyproject.toml | system
+$(BIN)/.installed: pyproject.toml clients/python/pyproject.toml | system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e ./clients/python -e '.[dev]'
 	touch $@
 
 venv: $(BIN)/.installed
@@ -57,7 +57,7 @@ proto: $(BIN)/.installed
 	scripts/gen_proto.sh
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check sidecar tests
+	$(BIN)/ruff check sidecar tests clients
 
 clean:
 	rm -rf $(VENV) $(PKG)/node_modules $(PKG)/dist

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from friday_bus.client import Event
+from friday_bus_client import Event
 
 import bench
 from tests.topologies.servers import Cluster, Standalone

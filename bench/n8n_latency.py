@@ -57,9 +57,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sidecar"))
+sys.path.insert(0, str(ROOT / "clients" / "python"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e_n8n"))
 
-from friday_bus.client import FridayClient
+from friday_bus_client import FridayClient
 from friday_e2e import (
     MAKE_HINT,
     PackageBuildError,

@@ -3,7 +3,7 @@
 import asyncio
 import os
 
-from friday_bus.client import FridayClient
+from friday_bus_client import FridayClient
 
 
 async def main() -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the Python gRPC code from proto/ into sidecar/friday_bus/_proto/.
+"""Regenerate the Python gRPC code from proto/ into clients/python/friday_bus_client/_proto/.
 
     python scripts/gen_proto.py            # regenerate (commit the result)
     python scripts/gen_proto.py --check    # exit 1 if the committed code is stale
@@ -7,8 +7,9 @@
 protoc (from grpcio-tools) writes ``friday/eventbus/v1/eventbus_pb2*.py`` with the absolute
 import ``from friday.eventbus.v1 import eventbus_pb2``. We keep the descriptor's file name
 (``friday/eventbus/v1/eventbus.proto``, what reflection shows) but flatten the files into
-the ``friday_bus._proto`` package and turn that import into a relative one, so the code
-works inside the package without touching ``sys.path``.
+the ``friday_bus_client._proto`` package (the client distribution, which the sidecar imports it
+from) and turn that import into a relative one, so the code works inside the package without
+touching ``sys.path``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 PROTOS = ["friday/eventbus/v1/eventbus.proto"]
-OUT = ROOT / "sidecar" / "friday_bus" / "_proto"
+OUT = ROOT / "clients" / "python" / "friday_bus_client" / "_proto"
 
 INIT = '''"""Generated gRPC code for friday.eventbus.v1. Do not edit: run `python scripts/gen_proto.py`."""
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate sidecar/friday_bus/_proto from proto/ (see scripts/gen_proto.py; --check verifies only).
+# Regenerate clients/python/friday_bus_client/_proto from proto/ (see scripts/gen_proto.py; --check verifies only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"

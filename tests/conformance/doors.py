@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from friday_bus.client import FridayClient, Subscription
+from friday_bus_client import FridayClient, Subscription
 
 WAIT_S = 30.0  # a bound on waiting for something that must happen, never a timing assertion
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from friday_bus.client import FridayClient
+from friday_bus_client import FridayClient
 from friday_e2e import (
     CREDENTIAL_ID,
     CREDENTIAL_NAME,

@@ -8,9 +8,9 @@ from typing import Any
 
 import grpc
 import pytest
-from friday_bus.client import FridayClient
 from friday_bus.core import Runtime, Settings, build_topology
 from friday_bus.grpc_api import start_grpc_server
+from friday_bus_client import FridayClient
 
 KEYS = "all-key,pub-key:publish,con-key:consume,adm-key:admin"
 FAST = {"claim_interval_ms": 50}
@@ -100,7 +100,7 @@ async def door(start_door) -> GrpcDoor:
 @pytest.fixture
 async def stub(door: Any) -> AsyncIterator[Any]:
     """A raw EventBus stub on the door's channel (for requests the client would not send)."""
-    from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
+    from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
     async with door.channel() as ch:
         yield pb_grpc.EventBusStub(ch)

@@ -6,8 +6,8 @@ import contextlib
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
 from friday_bus.grpc_api.interceptors import METHOD_ROLES, SERVICE
+from friday_bus_client._proto import eventbus_pb2 as pb
 from google.protobuf import message_factory
 
 SERVICE_DESC = pb.DESCRIPTOR.services_by_name["EventBus"]
@@ -61,7 +61,7 @@ async def test_method_refuses_missing_wrong_and_roleless_keys(door, method):
 
 async def test_denial_messages_say_what_to_fix(door):
     c = door.client(api_key=None)
-    from friday_bus.client import PermissionDenied, Unauthenticated
+    from friday_bus_client import PermissionDenied, Unauthenticated
 
     with pytest.raises(Unauthenticated, match="authorization: Bearer"):
         await c.publish(door.stream(), {"a": 1})
@@ -81,7 +81,7 @@ async def test_no_keys_configured_means_auth_off_on_loopback(start_door):
 
 async def test_scheme_is_case_insensitive_and_other_schemes_refused(door):
     async with door.channel() as ch:
-        stub = __import__("friday_bus._proto.eventbus_pb2_grpc", fromlist=["x"]).EventBusStub(ch)
+        stub = __import__("friday_bus_client._proto.eventbus_pb2_grpc", fromlist=["x"]).EventBusStub(ch)
         r = await stub.ListChannels(pb.ListChannelsRequest(), metadata=(("authorization", "bearer adm-key"),))
         assert list(r.channels) == [f"{door.uniq}.info"]
         with pytest.raises(grpc.aio.AioRpcError) as e:

@@ -7,8 +7,8 @@ import json
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
-from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
 from tests.conftest import RedisServer
 
@@ -245,7 +245,7 @@ async def test_backlog_full_is_resource_exhausted(start_door):
     c = d.client()
     for i in range(2):
         await c.publish(s, {"i": i})
-    from friday_bus.client import BacklogFull
+    from friday_bus_client import BacklogFull
 
     with pytest.raises(BacklogFull) as e:
         await c.publish(s, {"i": 2})
@@ -260,7 +260,7 @@ async def test_redis_down_is_unavailable(start_door, tmp_path):
         c = d.client(retries=0)
         await c.publish(d.stream(), {"a": 1})
         redis.stop()
-        from friday_bus.client import Unavailable
+        from friday_bus_client import Unavailable
 
         with pytest.raises(Unavailable) as e:
             await c.publish(d.stream(), {"a": 2})

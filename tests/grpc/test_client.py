@@ -7,8 +7,8 @@ import shutil
 import subprocess
 
 import pytest
-from friday_bus.client import Conflict, Event, FridayClient, InvalidArgument, NotFound, Unavailable
 from friday_bus.core import PublishRequest
+from friday_bus_client import Conflict, Event, FridayClient, InvalidArgument, NotFound, Unavailable
 
 ODD = {
     "int": 3, "big": 2**63 + 7, "neg": -12, "float": 1.5, "whole_float": 2.0, "tiny": 1e-300, "bool": True,

@@ -8,10 +8,10 @@ import json
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
-from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
 from friday_bus.core.errors import InvalidArgument
 from friday_bus.grpc_api.convert import parse_payload
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
 from .helpers import MD, expect_invalid
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from friday_bus.client import FridayClient
+from friday_bus_client import FridayClient
 
 from tests.conftest import ROOT, RedisServer
 

@@ -7,7 +7,7 @@ import time
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2 as pb
 
 from .helpers import INVALID, MD, expect_invalid, trailing
 

@@ -24,7 +24,7 @@ def test_generated_code_matches_proto(tmp_path):
 
 
 def test_generated_code_imports_inside_the_package():
-    from friday_bus._proto import eventbus_pb2, eventbus_pb2_grpc
+    from friday_bus_client._proto import eventbus_pb2, eventbus_pb2_grpc
 
     assert eventbus_pb2.DESCRIPTOR.package == "friday.eventbus.v1"
     assert hasattr(eventbus_pb2_grpc, "EventBusStub")

@@ -6,9 +6,9 @@ import asyncio
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
-from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
-from friday_bus.client import InvalidArgument
+from friday_bus_client import InvalidArgument
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
 MD = (("authorization", "Bearer all-key"),)
 

@@ -8,10 +8,10 @@ import asyncio
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
-from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
-from friday_bus.client import FridayClient, InvalidArgument
 from friday_bus.core import EventBus, PublishRequest
+from friday_bus_client import FridayClient, InvalidArgument
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
 from .test_subscribe import MD, open_call, publish_many, read_ids, until
 

@@ -7,11 +7,11 @@ import random
 
 import grpc
 import pytest
-from friday_bus._proto import eventbus_pb2 as pb
-from friday_bus._proto import eventbus_pb2_grpc as pb_grpc
-from friday_bus.client import NotFound
 from friday_bus.core import PublishRequest
 from friday_bus.grpc_api.subscription import SubscribeCall
+from friday_bus_client import NotFound
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
 MD = (("authorization", "Bearer all-key"),)
 
@@ -249,7 +249,7 @@ async def test_publish_retries_while_the_sidecar_restarts(door):
 
 
 async def test_publish_gives_up_after_bounded_retries(door):
-    from friday_bus.client import FridayClient, Unavailable
+    from friday_bus_client import FridayClient, Unavailable
 
     c = FridayClient(door.target, api_key="all-key", retries=2, backoff_initial_s=0.01, backoff_max_s=0.02)
     try:

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 import pytest
-from friday_bus.client import FridayClient
+from friday_bus_client import FridayClient
 
 from tests.conformance.targets import cluster_shards
 from tests.sidecar_fixture import Sidecar, launch_sidecar

@@ -1,41 +1,45 @@
 """Every limit of the bus, defined once.
 
-The core enforces them; the HTTP schemas, the gRPC servicer, the Python client and the docs
-import (or quote) them from here. This module imports nothing, so any part of the project can
-use it without pulling in Redis or a transport.
+The limits a caller sees on the wire (counts, lengths, batch sizes) are defined in the client
+distribution (:mod:`friday_bus_client.limits`, which imports nothing) and re-exported here; the
+Redis-internal ones are defined below. The core enforces them; the HTTP schemas, the gRPC
+servicer, the Python client and the docs import (or quote) them.
 """
 
 from __future__ import annotations
 
-# ---------------------------------------------------------------- reading
-MAX_READ_COUNT = 1000
-"""Most deliveries one read returns (``count``)."""
-DEFAULT_READ_COUNT = 10
-"""``count`` of a read when the caller gives none."""
-MAX_BLOCK_MS = 30_000
-"""Longest a read waits for a delivery (``block_ms``)."""
-DEFAULT_MAX_IN_FLIGHT = 10
-"""Un-settled deliveries a gRPC subscription holds when the caller gives no ``max_in_flight``."""
-MAX_IN_FLIGHT = 1000
-"""Most un-settled deliveries one gRPC subscription may hold."""
+from friday_bus_client.limits import (
+    DEFAULT_DLQ_LIST_COUNT,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_READ_COUNT,
+    MAX_ACK_IDS,
+    MAX_BATCH,
+    MAX_BLOCK_MS,
+    MAX_IN_FLIGHT,
+    MAX_META_LENGTH,
+    MAX_PAYLOAD_KEYS,
+    MAX_READ_COUNT,
+    MAX_REASON_LENGTH,
+)
 
-# ---------------------------------------------------------------- settling
-MAX_ACK_IDS = 1000
-"""Most entry ids one ack (or extend) names."""
-MAX_REASON_LENGTH = 4096
-"""A nack reason longer than this is cut (with ``...``) before it is stored."""
-
-# ---------------------------------------------------------------- publishing
-MAX_BATCH = 1000
-"""Most events one publish batch holds."""
-MAX_PAYLOAD_KEYS = 2000
-"""Most top-level keys one payload holds (nest the rest)."""
-MAX_META_LENGTH = 256
-"""Longest ``event_id``, ``source`` or ``correlation_id``."""
-
-# ---------------------------------------------------------------- listing
-DEFAULT_DLQ_LIST_COUNT = 100
-"""Dead letters one listing returns when the caller gives no ``count``."""
+__all__ = [
+    "CLAIM_SCAN_MAX",
+    "DEFAULT_DLQ_LIST_COUNT",
+    "DEFAULT_MAX_IN_FLIGHT",
+    "DEFAULT_READ_COUNT",
+    "LAG_COUNT_CAP",
+    "MAX_ACK_IDS",
+    "MAX_BATCH",
+    "MAX_BLOCK_MS",
+    "MAX_IN_FLIGHT",
+    "MAX_META_LENGTH",
+    "MAX_PAYLOAD_KEYS",
+    "MAX_READ_COUNT",
+    "MAX_REASON_LENGTH",
+    "MAX_REDIS_CONNECTIONS",
+    "SWEEP_CHUNK",
+    "TRIM_CHUNK",
+]
 
 # ---------------------------------------------------------------- Redis
 MAX_REDIS_CONNECTIONS = 10_000

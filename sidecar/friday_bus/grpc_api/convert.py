@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2 as pb
+
 from ..core.codec import loads_json
 from ..core.errors import FridayError, InvalidArgument
 from ..core.models import (

@@ -6,7 +6,7 @@
   server reflection need no key.
 * :class:`ErrorInterceptor` is the ONE place where errors become status codes: each
   :class:`FridayError` kind (classified once, in the core) maps to a code (the table is
-  :data:`friday_bus.client._status.STATUS_BY_KIND`, shared with the client), the message is
+  :data:`friday_bus_client._status.STATUS_BY_KIND`, shared with the client), the message is
   the core's (it says what to fix) and trailing metadata carries the classification.
   Anything else is INTERNAL with a generic message; the traceback goes to the log only.
   It also wraps each method's request deserializer (:func:`checked_deserializer`): bytes
@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._status import MD_FIELD, MD_KIND, MD_RETRIABLE, status_code
 
-from .._proto import eventbus_pb2 as pb
 from ..auth import ApiKeys, bearer_token
-from ..client._status import MD_FIELD, MD_KIND, MD_RETRIABLE, status_code
 from ..core.errors import ErrorKind, FridayError, InvalidArgument
 
 log = logging.getLogger("friday.grpc")

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import grpc
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..auth import ApiKeys
 from ..core import Runtime, Settings
 from ..core.bus import RELEASE_DRAIN_S

@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from friday_bus_client._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2_grpc as pb_grpc
 
-from .._proto import eventbus_pb2 as pb
-from .._proto import eventbus_pb2_grpc as pb_grpc
 from ..core import EventBus, Runtime
 from ..core.errors import FridayError, InvalidArgument, Unavailable
 from ..core.limits import DEFAULT_DLQ_LIST_COUNT, DEFAULT_MAX_IN_FLIGHT, MAX_IN_FLIGHT

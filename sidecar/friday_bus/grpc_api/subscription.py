@@ -30,7 +30,8 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from .._proto import eventbus_pb2 as pb
+from friday_bus_client._proto import eventbus_pb2 as pb
+
 from ..core import EventBus
 from ..core.errors import FridayError, InvalidArgument, NotFound, Unavailable
 from ..core.limits import MAX_ACK_IDS

@@ -8,7 +8,7 @@
 
 Resilience: unary calls retry UNAVAILABLE (sidecar restarting, Redis briefly away) a bounded
 number of times with exponential backoff and jitter; other errors are raised at once as the
-core's error classes (:mod:`friday_bus.core.errors`) or :class:`Unauthenticated` /
+error classes the sidecar's core raises (:mod:`.errors`) or :class:`Unauthenticated` /
 :class:`PermissionDenied`. A publish without ``idempotency_key`` gets one the client generates
 (``uuid4().hex``, ``auto_idempotency_key=True``, the default), so that retrying an UNAVAILABLE
 publish (Redis unreachable, or FRIDAY_MIN_REPLICAS_ACK not confirmed in time: "the entry may
@@ -28,8 +28,9 @@ pending and is reclaimed after claim_idle_ms with its count raised, as for a cra
 
 The pieces: :mod:`.convert` (messages <-> values), :mod:`.subscription` (the Subscribe
 stream, deliveries, ack batching), :mod:`.publish_stream` (the PublishStream call),
-:mod:`.errors` (typed errors) and :mod:`._status` (the status-code table it shares with the
-sidecar); this module is the facade.
+:mod:`.errors` (typed errors), :mod:`.models` (result values) and :mod:`.limits` (wire limits), which
+the sidecar imports too, and :mod:`._status` (the status-code table it shares with the sidecar and
+reading failures back); this module is the facade.
 """
 
 from __future__ import annotations
@@ -42,14 +43,13 @@ from typing import Any, Self
 
 import grpc
 
-from .._proto import eventbus_pb2 as pb
-from .._proto import eventbus_pb2_grpc as pb_grpc
-from ..core.errors import FridayError, Unavailable
-from ..core.models import BusStatus, ChannelMessage, DeadLetter, NackResult, PublishResult, ReplayResult, StreamInfo
 from . import convert
-from ._status import RETRY_CODES
+from ._proto import eventbus_pb2 as pb
+from ._proto import eventbus_pb2_grpc as pb_grpc
+from ._status import RETRY_CODES, from_error_message, from_rpc_error
 from .convert import Event
-from .errors import from_error_message, from_rpc_error
+from .errors import FridayError, Unavailable
+from .models import BusStatus, ChannelMessage, DeadLetter, NackResult, PublishResult, ReplayResult, StreamInfo
 from .publish_stream import PublishStream, StreamBroken
 from .subscription import Subscription
 
@@ -247,7 +247,7 @@ class FridayClient:
         """Give back deliveries ``consumer`` never handed to its code, outside a subscription: each
         still pending for ``consumer`` with the delivery count it was received with is redelivered
         at once with that same count (it does not count toward max_deliveries). ``deliveries``:
-        :class:`~friday_bus.client.subscription.Delivery` objects or ``(entry_id, delivery_count)``
+        :class:`~friday_bus_client.subscription.Delivery` objects or ``(entry_id, delivery_count)``
         pairs, 1 to MAX_ACK_IDS. Returns how many were released (entries acked, reclaimed by
         another consumer, delivered again since or nacked are skipped: 0, not an error).
         Raises InvalidArgument (bad id or count), NotFound (unknown stream or group)."""

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from .._proto import eventbus_pb2 as pb
-from ..core.errors import FridayError
+from ._proto import eventbus_pb2 as pb
 from ._status import RETRY_CODES
+from .errors import FridayError
 
 if TYPE_CHECKING:
     from .client import FridayClient

@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
-from .._proto import eventbus_pb2 as pb
-from ..core.errors import FridayError
-from ..core.limits import MAX_ACK_IDS
-from ..core.models import NackResult
 from . import convert
-from ._status import RETRY_CODES
+from ._proto import eventbus_pb2 as pb
+from ._status import RETRY_CODES, from_error_message, from_rpc_error
 from .convert import JSONObject
-from .errors import from_error_message, from_rpc_error
+from .errors import FridayError
+from .limits import MAX_ACK_IDS
+from .models import NackResult
 
 if TYPE_CHECKING:
     from .client import FridayClient

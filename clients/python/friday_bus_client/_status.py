@@ -1,25 +1,60 @@
-"""Errors raised by the client: the core's classes, so ``except NotFound`` reads the same
-whether an agent talks to the sidecar over gRPC or embeds the core, plus two for auth."""
+"""ErrorKind -> gRPC status code: the one table (and the metadata keys of a failed call).
+
+The sidecar's error interceptor fails a call with the code of its error's kind; the client
+reads it back (:func:`from_rpc_error`, a failed call) and gives an error carried inside a
+stream message (Subscribe, PublishStream) the code the sidecar would have failed a whole call
+with (:func:`from_error_message`). Both import this module, which imports grpc and
+:mod:`.errors` only: not the client's calls, not the server, not Redis code.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import grpc
 
-from ..core.errors import BacklogFull, Conflict, ErrorKind, FridayError, InvalidArgument, NotFound, Unavailable
-from ._status import MD_FIELD, MD_KIND, STATUS_BY_KIND, status_code
+from .errors import (
+    BacklogFull,
+    Conflict,
+    ErrorKind,
+    FridayError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
+
+STATUS_BY_KIND: Mapping[ErrorKind, grpc.StatusCode] = MappingProxyType({
+    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    ErrorKind.CONFLICT: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.BACKLOG_FULL: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
+})
+
+# The codes a client retries (unary calls, a bounded number of times) or reconnects on
+# (subscriptions): the sidecar restarting, Redis briefly away.
+RETRY_CODES = frozenset({grpc.StatusCode.UNAVAILABLE})
+
+# Trailing metadata of a failed call carrying the core's classification (set by the interceptor).
+MD_KIND = "friday-error-kind"
+MD_FIELD = "friday-error-field"
+MD_RETRIABLE = "friday-retriable"
 
 
-class Unauthenticated(FridayError):
-    """Missing or unknown API key (gRPC UNAUTHENTICATED). Not retriable: fix the key."""
+def status_code(kind: ErrorKind | str) -> grpc.StatusCode:
+    """The status code of ``kind`` (an :class:`ErrorKind` or its wire value, e.g. ``"not_found"``).
+    INTERNAL for a kind this version does not know."""
+    try:
+        return STATUS_BY_KIND[ErrorKind(kind)]
+    except ValueError:
+        return grpc.StatusCode.INTERNAL
 
-    kind = ErrorKind.INVALID
 
-
-class PermissionDenied(FridayError):
-    """The API key lacks the role the call needs (gRPC PERMISSION_DENIED). Not retriable."""
-
-    kind = ErrorKind.INVALID
-
+# ---------------------------------------------------------------- reading a failure back (the client)
 
 _BY_KIND: dict[str, type[FridayError]] = {
     ErrorKind.INVALID.value: InvalidArgument,

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._proto import eventbus_pb2 as pb
-from ..core.models import (
+from ._proto import eventbus_pb2 as pb
+from .models import (
     Alert,
     BusStatus,
     ChannelMessage,
@@ -19,14 +19,13 @@ from ..core.models import (
     DeadLetter,
     EventMeta,
     GroupStatus,
+    JSONObject,
     NackResult,
     PublishResult,
     ReplayResult,
     StreamInfo,
     StreamStatus,
 )
-
-JSONObject = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
