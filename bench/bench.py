@@ -690,26 +690,30 @@ async def bench_latency(ctx: Ctx) -> None:
 
 async def bench_sweep(ctx: Ctx) -> None:
     print(f"3b. publish rate sweep: rising rates until p99 > {SWEEP_P99_MS:.0f} ms or the achieved rate "
-          f"< 90% of the asked one ({ctx.sizes.sweep_seconds:g} s per step)", flush=True)
+          f"< 90% of the asked one, twice in a row at that rate ({ctx.sizes.sweep_seconds:g} s per step)", flush=True)
     for name, op in publish_ops(ctx, ctx.grpc_c, ctx.http, uuid.uuid4().hex[:6]).items():
         await paced(200, RATE, op)
         steps: list[dict[str, Any]] = []
         last_ok = first_over = None
         for rate in SWEEP_RATES:
             n = max(ctx.sizes.sweep_min, int(rate * ctx.sizes.sweep_seconds))
-            ph = await paced_phase(ctx, n, rate, op)
-            ph["rate"] = rate
-            steps.append(ph)
-            over = ph["p99"] > SWEEP_P99_MS
-            short = ph["ev_s"] < 0.9 * rate
-            print(f"    {name:6} {rate:>6} ev/s asked: {ph['ev_s']:>6,} achieved, p50 {ph['p50']:.2f} p99 {ph['p99']:.2f} ms, "
-                  f"sidecar {ph['us_ev']['sidecar']} µs/ev, client {ph['us_ev']['client']} µs/ev", flush=True)
+            for attempt in (1, 2):  # a step that fails is run once more: one GC pause can make a p99 here
+                ph = await paced_phase(ctx, n, rate, op)
+                ph["rate"], ph["attempt"] = rate, attempt
+                steps.append(ph)
+                over = ph["p99"] > SWEEP_P99_MS
+                short = ph["ev_s"] < 0.9 * rate
+                print(f"    {name:6} {rate:>6} ev/s asked: {ph['ev_s']:>6,} achieved, p50 {ph['p50']:.2f} "
+                      f"p99 {ph['p99']:.2f} ms, sidecar {ph['us_ev']['sidecar']} µs/ev, client {ph['us_ev']['client']} µs/ev"
+                      + (" (again)" if attempt == 2 else ""), flush=True)
+                await asyncio.sleep(0.3)
+                if not (over or short):
+                    break
             if over or short:
                 first_over = {"rate": rate, "p99": ph["p99"], "achieved": ph["ev_s"],
                               "why": "p99 > 10 ms" if over else "achieved < 90% of the rate"}
                 break
             last_ok = {"rate": rate, "p99": ph["p99"], "achieved": ph["ev_s"], "sidecar_us_ev": ph["us_ev"]["sidecar"]}
-            await asyncio.sleep(0.3)
         ctx.res.values[f"sweep.{name}.steps"] = steps
         ctx.res.put(f"sweep.{name}", {"last_under": last_ok, "first_over": first_over})
 
@@ -859,7 +863,7 @@ def phase_table(v: dict[str, Any]) -> list[str]:
             sw = sweep_lines(v)
             if sw:
                 lines.append(f"3b. single-event publish rate sweep: the last rate with p99 <= {SWEEP_P99_MS:.0f} ms, "
-                             "the first above it (or achieving < 90% of it)")
+                             "the first above it (or achieving < 90% of it) twice in a row")
                 lines.extend(sw)
             continue
         ph = v.get(key)
