@@ -4,8 +4,10 @@ FROM python:3.12-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 # The build context is filtered by .dockerignore (no .venv, .git, node package, tests).
+# Two distributions: the client (clients/python: errors, result types, wire limits, generated
+# gRPC code, which the sidecar imports) and the sidecar, which depends on it by name.
 COPY . .
-RUN python -m pip wheel --no-deps --wheel-dir /wheels .
+RUN python -m pip wheel --no-deps --wheel-dir /wheels ./clients/python .
 
 FROM python:3.12-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -114,6 +114,11 @@ def test_dockerfiles() -> None:
     assert 'CMD ["friday", "serve"]' in sidecar
     assert "USER friday" in sidecar
     assert "EXPOSE 8000 50051" in sidecar
+    # the image builds and installs both distributions: the client (which the sidecar imports) and the sidecar
+    assert "pip wheel --no-deps --wheel-dir /wheels ./clients/python ." in sidecar
+    assert "pip install /wheels/*.whl" in sidecar
+    ignored = [line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    assert not {"clients", "clients/python", "clients/*", "clients/python/friday_bus_client", "**/clients"} & set(ignored)
     n8n = (ROOT / "deploy" / "n8n" / "Dockerfile").read_text()
     assert "ARG N8N_VERSION=2.40.7" in n8n and "FROM n8nio/n8n:${N8N_VERSION}" in n8n
     assert "/home/node/.n8n/nodes/node_modules/n8n-nodes-friday" in n8n
