@@ -375,7 +375,8 @@ def test_subscribe_and_long_polls_across_workers_get_everything_once(start_sidec
 
 
 def test_metrics_from_any_worker_count_every_worker(start_sidecar: Callable[..., Sidecar]) -> None:
-    car = start_workers(start_sidecar)
+    # its own (embedded) Redis: the topology stream below is shared by other tests on the session Redis
+    car = start_workers(start_sidecar, redis_url=None)
     pids = worker_pids(car)
     stream, group = "email.received", "email-processor"  # a topology stream: the status gauges cover those
     served: Counter[int | None] = Counter()

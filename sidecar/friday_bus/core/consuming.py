@@ -277,12 +277,15 @@ class Consuming:
         self._forget_consumers(stream, group)
         if group not in cfg.groups:
             self.ctx.forget_groups(stream)
-            if group in await self.ctx.existing_groups(stream, refresh=True):
-                # The writing client's node holds it: the read was served by another node (sentinel:
-                # the blocking client still on a demoted master until the next refresh_master).
-                if self.ctx.mode == "sentinel":
+            if self.ctx.mode == "sentinel":
+                # Either client may still be on a node the sentinels no longer name (a demoted
+                # master, a restarted one not yet resynced): move both to the master named now, so
+                # the question below is answered by the master and not by a stale node.
+                for client in (self.ctx.blocking, self.ctx.redis):
                     with contextlib.suppress(Exception):
-                        await refresh_master(self.ctx.blocking)
+                        await refresh_master(client)
+            if group in await self.ctx.existing_groups(stream, refresh=True):
+                # The master holds it: the read was served by another node.
                 raise Unavailable(
                     f"group {group!r} exists on stream {stream!r}, but the Redis node that served the read does not "
                     "hold it (a failover in progress?); retry"
