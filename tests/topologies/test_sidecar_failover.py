@@ -46,6 +46,7 @@ PAUSE_S = 0.01  # between two publishes of one publisher: steady, ~50-100 per se
 BEFORE_KILL_S = 1.5
 AFTER_RECOVERY_S = 1.0
 REQUEST_TIMEOUT_S = 10.0
+READBACK_RETRIES = 20  # 503 answers (retry) right after a failover, 0.5 s apart
 
 
 @dataclass
@@ -73,11 +74,12 @@ def _launch(tmp_path_factory: pytest.TempPathFactory, label: str, url: str | Non
 
 
 async def _create_group(http: httpx.AsyncClient, stream: str, group: str, start: str = "new") -> None:
-    r = await http.post(f"/api/v1/streams/{stream}/groups", json={"group": group, "start": start})
+    for _ in range(READBACK_RETRIES):
+        r = await http.post(f"/api/v1/streams/{stream}/groups", json={"group": group, "start": start})
+        if r.status_code != 503:  # right after a failover: not yet confirmed by a replica (it says retry)
+            break
+        await asyncio.sleep(0.5)
     assert r.status_code in (200, 201), r.text
-
-
-READBACK_RETRIES = 20
 
 
 async def _read_all(http: httpx.AsyncClient, stream: str, group: str) -> dict[str, int]:

@@ -89,13 +89,19 @@ async def _replica_ack_round(env: dict[str, str], replica_pid: int, stream_name:
         await bus.setup()
         ok = await bus.publish(PublishRequest(stream_name, {"n": 1}))
         assert ok.entry_id
+        assert await bus.create_group(stream_name, "made-confirmed", "all") is True  # the replica confirmed it
         os.kill(replica_pid, signal.SIGSTOP)
         try:
             with pytest.raises(Unavailable) as exc:
                 await bus.publish(PublishRequest(stream_name, {"n": 2}, event_id="k-2"))
             assert "may or may not exist" in exc.value.message and "same event_id" in exc.value.message
+            # a group created on request waits for the replica too: refused, but made on the master
+            with pytest.raises(Unavailable) as exc:
+                await bus.create_group(stream_name, "made-unconfirmed", "all")
+            assert "not confirmed by 1 replica(s)" in exc.value.message and "retry" in exc.value.message
         finally:
             os.kill(replica_pid, signal.SIGCONT)
+        assert await bus.create_group(stream_name, "made-unconfirmed", "all") is False  # the retry: already there
         for _ in range(50):  # the retry with the same key, once the replica is back
             try:
                 again = await bus.publish(PublishRequest(stream_name, {"n": 2}, event_id="k-2"))

@@ -178,7 +178,7 @@ class Admin:
             start_id = "0"
         else:
             start_id = names.check_entry_id(start, "start")
-        return await self.ctx.create_group(stream, group, start_id)
+        return await self.ctx.create_group(stream, group, start_id, confirm=True)
 
     async def destroy_group(self, stream: str, group: str, force: bool) -> int:
         ctx = self.ctx

@@ -498,7 +498,10 @@ class EventBus:
     @_redis_errors
     async def create_group(self, stream: str, group: str, start: str = "new") -> bool:
         """Create a consumer group at ``new`` (``$``), ``all`` (``0``) or after an entry id.
-        Returns False if it already existed (left unchanged). Raises InvalidArgument, NotFound."""
+        Returns False if it already existed (left unchanged). With FRIDAY_MIN_REPLICAS_ACK=N > 0
+        the creation waits for N replicas, as a publish does; not confirmed in time: Unavailable
+        (the group is on the master; creating it again returns False). Raises InvalidArgument,
+        NotFound, Unavailable."""
         return await self._admin.create_group(stream, group, start)
 
     @_redis_errors

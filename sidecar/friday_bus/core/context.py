@@ -18,7 +18,7 @@ from redis.commands.core import AsyncScript
 
 from . import names, scripts
 from .connection import AckedWrite, script_then_wait, write_then_wait
-from .errors import InvalidArgument, NotFound
+from .errors import InvalidArgument, NotFound, Unavailable
 from .keys import Keys
 from .limits import MAX_BLOCK_MS, MAX_READ_COUNT
 from .observer import BusObserver
@@ -180,13 +180,28 @@ class BusContext:
                 return []
             raise
 
-    async def create_group(self, stream: str, group: str, start_id: str) -> bool:
-        """Create a group (and the stream if missing). False if it already existed (left unchanged)."""
+    async def create_group(self, stream: str, group: str, start_id: str, confirm: bool = False) -> bool:
+        """Create a group (and the stream if missing). False if it already existed (left unchanged).
+
+        ``confirm`` (a group created on request): with FRIDAY_MIN_REPLICAS_ACK=N > 0, WAIT for N
+        replicas as a publish does, so a group the caller was told exists survives a failover;
+        not confirmed in time raises Unavailable (creating it again is harmless: False)."""
         try:
-            await self.redis.xgroup_create(stream, group, start_id, mkstream=True)
+            if confirm:
+                ack = await self.acked_command(("XGROUP", "CREATE", stream, group, start_id, "MKSTREAM"), stream)
+            else:
+                await self.redis.xgroup_create(stream, group, start_id, mkstream=True)
         except rexc.ResponseError as exc:
             if reply_kind(exc) is ReplyKind.BUSYGROUP:
                 return False
             raise
         self.forget_groups(stream)
+        if confirm and not ack.confirmed:
+            self.observer.replica_ack_missing("create_group", ack.replicas, ack.requested)
+            raise Unavailable(
+                f"group {group!r} was created on the master but not confirmed by {ack.requested} replica(s) within "
+                f"{self.settings.replica_ack_timeout_ms} ms (FRIDAY_MIN_REPLICAS_ACK; {ack.replicas} confirmed): "
+                "a failover now could lose it; retry (creating it again is harmless)",
+                details={"replicas": ack.replicas, "min_replicas_ack": ack.requested},
+            )
         return True
