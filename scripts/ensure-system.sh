@@ -3,6 +3,7 @@
 #   scripts/ensure-system.sh run    -> redis-server, python3 venv support, Node.js + npm
 #   scripts/ensure-system.sh test   -> the same, plus chromium (the editor check in a real n8n), openssl (TLS tests)
 #                                      redis-cli (creates the test cluster) and postgresql (n8n queue mode: main + worker)
+#                                      and prometheus + promtool (the alert rules and dashboard queries in a real Prometheus)
 set -euo pipefail
 mode="${1:-run}"
 missing=()
@@ -17,6 +18,8 @@ if [ "$mode" = "test" ]; then
   # n8n queue-mode tests: main and worker share a PostgreSQL database (a cluster the tests create)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+  # tests/test_prometheus_real.py: promtool checks the rules, a Prometheus it starts evaluates them
+  { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -37,3 +40,13 @@ echo "Installing missing system packages: ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts a system redis-server on 6379 after install; the project never uses it.
+# Debian's prometheus package enables a system Prometheus on :9090 (all interfaces) and starts it
+# where services may start; the tests start their own on free loopback ports: stop and disable it.
+if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    $SUDO service prometheus stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+fi
