@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,8 +57,8 @@ def config() -> dict:
     return _compose_config()
 
 
-def test_three_services(config: dict) -> None:
-    assert set(config["services"]) == {"redis", "sidecar", "n8n"}
+def test_services(config: dict) -> None:
+    assert set(config["services"]) == {"redis", "sidecar", "n8n", "prometheus", "grafana"}
 
 
 def test_redis_aof_volume_healthcheck(config: dict) -> None:
@@ -98,8 +99,66 @@ def test_n8n(config: dict) -> None:
     assert env["DB_TYPE"] == "sqlite"
 
 
+def _ro_binds(service: dict) -> dict[str, Path]:
+    """target -> source of the service's read-only bind mounts."""
+    return {v["target"]: Path(v["source"]) for v in service["volumes"] if v["type"] == "bind" and v.get("read_only")}
+
+
+def _pinned(image: str, repo: str) -> None:
+    name, _, tag = image.partition(":")
+    assert name == repo and tag and tag != "latest" and any(c.isdigit() for c in tag), image
+
+
+def test_prometheus(config: dict) -> None:
+    """Runs deploy/prometheus/prometheus.yml (the file tests/test_prometheus_real.py runs) with alerts.yml, the
+    sidecar's key as a secret file where the config reads it, scraping the sidecar service."""
+    prom = config["services"]["prometheus"]
+    _pinned(prom["image"], "prom/prometheus")
+    assert "--config.file=/etc/prometheus/prometheus.yml" in prom["command"]
+    binds = _ro_binds(prom)
+    assert binds["/etc/prometheus/prometheus.yml"] == ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    shipped = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    [rule_file] = shipped["rule_files"]
+    assert binds[rule_file] == ROOT / "deploy" / "prometheus" / "alerts.yml"
+    [job] = shipped["scrape_configs"]
+    [secret] = prom["secrets"]
+    assert "/run/secrets/" + secret["target"] == job["authorization"]["credentials_file"]
+    assert config["secrets"][secret["source"]]["environment"] == "FRIDAY_API_KEY"  # the key the sidecar accepts
+    host, port = job["static_configs"][0]["targets"][0].split(":")
+    assert host == "sidecar" and int(port) in {p["target"] for p in config["services"]["sidecar"]["ports"]}
+    assert prom["depends_on"]["sidecar"]["condition"] == "service_healthy"
+    assert any(v["type"] == "volume" and v["target"] == "/prometheus" for v in prom["volumes"])
+    assert [(p["host_ip"], p["target"]) for p in prom["ports"]] == [("127.0.0.1", 9090)]
+    assert "/-/ready" in " ".join(prom["healthcheck"]["test"])
+
+
+def test_grafana(config: dict) -> None:
+    """Provisioned read-only with the Prometheus datasource and the dashboard of deploy/grafana/."""
+    graf = config["services"]["grafana"]
+    _pinned(graf["image"], "grafana/grafana")
+    binds = _ro_binds(graf)
+    grafana = ROOT / "deploy" / "grafana"
+    assert binds["/etc/grafana/provisioning"] == grafana / "provisioning"
+    [provider] = yaml.safe_load((grafana / "provisioning" / "dashboards" / "friday.yml").read_text())["providers"]
+    assert binds[provider["options"]["path"]] == grafana / "dashboards"
+    assert (grafana / "dashboards" / "friday.json").is_file()
+    assert graf["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == provider["options"]["path"] + "/friday.json"
+    [ds] = yaml.safe_load((grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert ds["type"] == "prometheus" and ds["url"] == "http://prometheus:9090"
+    dashboard = json.loads((grafana / "dashboards" / "friday.json").read_text())
+    [var] = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert var["current"]["value"] == ds["uid"]
+    for panel in dashboard["panels"]:
+        for ref in [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets", [])]:
+            assert ref in (None, {"type": "prometheus", "uid": "${datasource}"}, {"type": "prometheus", "uid": ds["uid"]}), panel["title"]
+    assert graf["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "change-me-grafana-admin-password"  # from .env.example
+    assert graf["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert any(v["type"] == "volume" and v["target"] == "/var/lib/grafana" for v in graf["volumes"])
+    assert [(p["host_ip"], p["target"]) for p in graf["ports"]] == [("127.0.0.1", 3000)]
+
+
 def test_named_volumes(config: dict) -> None:
-    assert {"redis-data", "n8n-data"} <= set(config["volumes"])
+    assert {"redis-data", "n8n-data", "prometheus-data", "grafana-data"} <= set(config["volumes"])
 
 
 def test_env_example_documents_shared_key() -> None:

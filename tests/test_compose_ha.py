@@ -53,7 +53,7 @@ def _flag(cmd: list[str], name: str) -> list[str]:
 
 
 def test_services(config: dict) -> None:
-    assert set(config["services"]) == {"redis", "redis-replica", *SENTINELS, "sidecar", "n8n"}
+    assert set(config["services"]) == {"redis", "redis-replica", *SENTINELS, "sidecar", "n8n", "prometheus", "grafana"}
 
 
 def test_master_and_replica(config: dict) -> None:

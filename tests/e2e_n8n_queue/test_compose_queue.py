@@ -40,7 +40,7 @@ def config() -> dict:
 
 
 def test_services(config: dict) -> None:
-    assert set(config["services"]) == {"redis", "sidecar", "n8n", "n8n-worker", "postgres", "n8n-redis"}
+    assert set(config["services"]) == {"redis", "sidecar", "n8n", "n8n-worker", "postgres", "n8n-redis", "prometheus", "grafana"}
 
 
 def test_main_and_worker_share_queue_database_and_key(config: dict) -> None:
