@@ -52,6 +52,7 @@ from .errors import FridayError, Unavailable
 from .models import BusStatus, ChannelMessage, DeadLetter, NackResult, PublishResult, ReplayResult, StreamInfo
 from .publish_stream import PublishStream, StreamBroken
 from .subscription import Subscription
+from .tracing import trace_metadata
 
 __all__ = ["DEFAULT_TARGET", "Event", "FridayClient", "StreamInfo", "Subscription"]
 
@@ -139,12 +140,13 @@ class FridayClient:
         base = min(self.backoff_max_s, self.backoff_initial_s * (2 ** min(attempt, 20)))
         return base * random.uniform(0.5, 1.0)
 
-    async def _call(self, method: str, request: Any) -> Any:
+    async def _call(self, method: str, request: Any, trace: tuple[tuple[str, str], ...] = ()) -> Any:
         rpc = getattr(self._stub, method)
+        metadata = self._metadata + trace if trace else self._metadata
         attempt = 0
         while True:
             try:
-                return await rpc(request, metadata=self._metadata, timeout=self.timeout_s)
+                return await rpc(request, metadata=metadata, timeout=self.timeout_s)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() in RETRY_CODES and attempt < self.retries:
                     await asyncio.sleep(self._backoff(attempt))
@@ -161,6 +163,8 @@ class FridayClient:
         idempotency_key: str | None = None,
         correlation_id: str | None = None,
         source: str | None = None,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
     ) -> PublishResult:
         """Publish one event to a critical stream or an informational channel.
 
@@ -172,12 +176,18 @@ class FridayClient:
         stream, BacklogFull, InvalidArgument...).
 
         Without ``idempotency_key`` the client generates one (``auto_idempotency_key``), the same
-        for every retry of this call: a retry after "may or may not exist" writes nothing twice."""
+        for every retry of this call: a retry after "may or may not exist" writes nothing twice.
+
+        ``traceparent`` / ``tracestate`` (W3C) are stored with the event and handed to its
+        consumers; without them, the current OpenTelemetry span's context is sent when
+        ``opentelemetry`` is importable and a span is active (:func:`trace_metadata`). An event
+        with a trace context goes over a unary Publish (call metadata is per call)."""
         if idempotency_key is None and self.auto_idempotency_key:
             idempotency_key = uuid.uuid4().hex
         msg = convert.publish_message(stream, payload, idempotency_key, correlation_id, source)
-        if not self.streaming_publish:
-            return convert.publish_result(await self._call("Publish", msg))
+        trace = trace_metadata(traceparent, tracestate)
+        if trace or not self.streaming_publish:
+            return convert.publish_result(await self._call("Publish", msg, trace))
         if self._publisher is None:
             self._publisher = PublishStream(self)
         attempt = 0
@@ -200,20 +210,23 @@ class FridayClient:
             await asyncio.sleep(self._backoff(attempt))
             attempt += 1
 
-    async def publish_batch(self, events: Iterable[Event | Mapping[str, Any]]) -> list[PublishResult]:
+    async def publish_batch(self, events: Iterable[Event | Mapping[str, Any]], *, traceparent: str | None = None,
+                            tracestate: str | None = None) -> list[PublishResult]:
         """Publish 1 to MAX_BATCH (1000) events, atomically validated (any invalid: nothing written); results in order.
         Each event is an :class:`Event` or a mapping with the keys of :meth:`publish`.
-        Raises InvalidArgument when any is invalid (the message names it: ``events[i]``)."""
+        Raises InvalidArgument when any is invalid (the message names it: ``events[i]``).
+        ``traceparent`` / ``tracestate`` (or the current OpenTelemetry context) apply to every event."""
         msgs = [convert.event_message(e) for e in events]
         if self.auto_idempotency_key:
             for m in msgs:  # one key per event, kept by every retry of the call
                 if not m.HasField("idempotency_key"):
                     m.idempotency_key = uuid.uuid4().hex
-        r = await self._call("PublishBatch", pb.PublishBatchRequest(events=msgs))
+        r = await self._call("PublishBatch", pb.PublishBatchRequest(events=msgs), trace_metadata(traceparent, tracestate))
         return [convert.publish_result(x) for x in r.results]
 
     async def publish_info(self, channel: str, payload: Mapping[str, Any], *, correlation_id: str | None = None,
-                           source: str | None = None) -> PublishResult:
+                           source: str | None = None, traceparent: str | None = None,
+                           tracestate: str | None = None) -> PublishResult:
         """Publish to an informational channel (at-most-once: only current subscribers get it).
         Raises NotFound when ``channel`` is not a channel of the topology (e.g. a critical stream)."""
         m = pb.PublishInfoRequest(channel=channel, payload_json=convert.dumps(payload))
@@ -221,7 +234,7 @@ class FridayClient:
             m.correlation_id = correlation_id
         if source is not None:
             m.source = source
-        return convert.publish_result(await self._call("PublishInfo", m))
+        return convert.publish_result(await self._call("PublishInfo", m, trace_metadata(traceparent, tracestate)))
 
     # -- consume
     def subscribe(self, stream: str, group: str, consumer: str, *, max_in_flight: int | None = None) -> Subscription:

@@ -79,6 +79,8 @@ def meta(m: pb.EventMetadata) -> EventMeta:
         correlation_id=m.correlation_id if m.HasField("correlation_id") else None,
         published_at_ms=m.published_at_ms if m.HasField("published_at_ms") else None,
         encoding="legacy" if m.encoding == "legacy" else "friday",
+        traceparent=m.traceparent if m.HasField("traceparent") else None,
+        tracestate=m.tracestate if m.HasField("tracestate") else None,
     )
 
 

@@ -26,6 +26,9 @@ class EventMeta:
     correlation_id: str | None = None
     published_at_ms: int | None = None
     encoding: Literal["friday", "legacy"] = "friday"
+    traceparent: str | None = None
+    """W3C trace context given by the publisher (None when it gave none, or in the seed wire format)."""
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,9 @@ in the topology; docs/wire-format.md):
     integer, nested objects nested and ``null`` as null.
 ``_friday_eid``, ``_friday_src``, ``_friday_cid``
     event id (idempotency key), source and correlation id, when given.
+``_friday_tp``, ``_friday_tstate``
+    W3C trace context (``traceparent``, ``tracestate``), when given (checked by
+    :func:`validate_trace_context`). The ``seed`` format stores neither.
 
 Entries without ``_friday_ts`` are the seed's (written by its publisher, or in the ``seed``
 format): every key they have is read, ``_friday``-prefixed ones included, and decoded the way
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from .errors import InvalidArgument
@@ -52,6 +56,8 @@ F_TYPES = "_friday_types"
 F_EVENT_ID = "_friday_eid"
 F_SOURCE = "_friday_src"
 F_CORRELATION = "_friday_cid"
+F_TRACEPARENT = "_friday_tp"
+F_TRACESTATE = "_friday_tstate"
 # Dead-letter fields, added to the original fields in the dead-letter stream (all start with DLQ_PREFIX).
 DLQ_PREFIX = "_friday_dlq_"
 F_DLQ_REASON = DLQ_PREFIX + "reason"
@@ -89,6 +95,61 @@ def validate_meta_value(name: str, value: str | None) -> None:
         raise InvalidArgument(f"{name} must be 1 to {MAX_META_LENGTH} characters long", field=name)
     if "\x00" in value:
         raise InvalidArgument(f"{name} must not contain NUL characters", field=name)
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_TRACESTATE_KEY = re.compile(r"[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13}")
+_TRACESTATE_VALUE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]")
+MAX_TRACESTATE_LENGTH = 512
+MAX_TRACESTATE_MEMBERS = 32
+_TRACEPARENT_HINT = "version-traceid-parentid-flags in lowercase hex, e.g. 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def validate_trace_context(traceparent: str | None, tracestate: str | None) -> None:
+    """Raise :class:`InvalidArgument` unless ``traceparent`` (and ``tracestate``) are valid W3C trace
+    context headers (https://www.w3.org/TR/trace-context/): ``traceparent`` is
+    ``vv-<32 hex>-<16 hex>-ff`` in lowercase hex, version not ``ff``, trace id and parent id not all
+    zeros; ``tracestate`` (only checked with a ``traceparent``: without one it is ignored, as W3C
+    says) is at most 512 characters and 32 comma-separated ``key=value`` members. The one check,
+    for every door."""
+    if traceparent is None:  # a tracestate without a traceparent is ignored (W3C): the caller drops it
+        return
+    if not isinstance(traceparent, str):
+        raise InvalidArgument("traceparent must be a string", field="traceparent")
+    m = _TRACEPARENT.fullmatch(traceparent)
+    if m is None:
+        raise InvalidArgument(f"traceparent {traceparent[:80]!r} is malformed: send {_TRACEPARENT_HINT}", field="traceparent")
+    if traceparent.startswith("ff"):
+        raise InvalidArgument(f"traceparent version ff is invalid: send {_TRACEPARENT_HINT}", field="traceparent")
+    if m.group(1) == "0" * 32:
+        raise InvalidArgument("traceparent has an all-zero trace id, which is invalid: send a random one", field="traceparent")
+    if m.group(2) == "0" * 16:
+        raise InvalidArgument("traceparent has an all-zero parent id, which is invalid: send a random one", field="traceparent")
+    if tracestate is None:
+        return
+    if not isinstance(tracestate, str):
+        raise InvalidArgument("tracestate must be a string", field="tracestate")
+    if len(tracestate) > MAX_TRACESTATE_LENGTH:
+        raise InvalidArgument(
+            f"tracestate is {len(tracestate)} characters, over the {MAX_TRACESTATE_LENGTH}-character limit; drop members",
+            field="tracestate",
+        )
+    members = [x.strip(" \t") for x in tracestate.split(",")]
+    members = [x for x in members if x]
+    if not members:
+        raise InvalidArgument("tracestate is empty; leave it out or send key=value members", field="tracestate")
+    if len(members) > MAX_TRACESTATE_MEMBERS:
+        raise InvalidArgument(
+            f"tracestate has {len(members)} members; the limit is {MAX_TRACESTATE_MEMBERS}", field="tracestate"
+        )
+    for member in members:
+        key, eq, value = member.partition("=")
+        if not eq or _TRACESTATE_KEY.fullmatch(key) is None or _TRACESTATE_VALUE.fullmatch(value) is None:
+            raise InvalidArgument(
+                f"tracestate member {member[:80]!r} is malformed: send comma-separated key=value members "
+                "(key: lowercase letters, digits, _-*/ and one @; value: printable ASCII without , or =)",
+                field="tracestate",
+            )
 
 
 def validate_payload(payload: Any, max_bytes: int) -> None:
@@ -211,6 +272,10 @@ def encode_event(payload: JSONObject, meta: EventMeta, published_at_ms: int, wir
         fields[F_SOURCE] = meta.source
     if meta.correlation_id is not None:
         fields[F_CORRELATION] = meta.correlation_id
+    if meta.traceparent is not None:
+        fields[F_TRACEPARENT] = meta.traceparent
+        if meta.tracestate is not None:
+            fields[F_TRACESTATE] = meta.tracestate
     return fields
 
 
@@ -276,6 +341,8 @@ def decode_event(entry_id: str, fields: dict[str, str]) -> tuple[JSONObject, Eve
         correlation_id=fields.get(F_CORRELATION),
         published_at_ms=published,
         encoding="friday",
+        traceparent=fields.get(F_TRACEPARENT),
+        tracestate=fields.get(F_TRACESTATE),
     )
     return payload, meta
 
@@ -299,6 +366,10 @@ def encode_channel_message(payload: JSONObject, meta: EventMeta, published_at_ms
         body[F_SOURCE] = meta.source
     if meta.correlation_id is not None:
         body[F_CORRELATION] = meta.correlation_id
+    if meta.traceparent is not None:
+        body[F_TRACEPARENT] = meta.traceparent
+        if meta.tracestate is not None:
+            body[F_TRACESTATE] = meta.tracestate
     return _dumps(body)
 
 
@@ -319,6 +390,8 @@ def decode_channel_message(data: str) -> tuple[JSONObject, EventMeta]:
         correlation_id=body.get(F_CORRELATION),
         published_at_ms=ts,
         encoding="friday",
+        traceparent=body.get(F_TRACEPARENT),
+        tracestate=body.get(F_TRACESTATE),
     )
 
 

@@ -48,6 +48,9 @@ class PublishRequest:
     event_id: str | None = None
     source: str | None = None
     correlation_id: str | None = None
+    traceparent: str | None = None
+    """W3C trace context (checked by ``codec.validate_trace_context``), stored with the event."""
+    tracestate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,12 @@ class Publishing:
         codec.validate_meta_value("event_id", req.event_id)
         codec.validate_meta_value("source", req.source)
         codec.validate_meta_value("correlation_id", req.correlation_id)
-        return EventMeta(event_id=req.event_id, source=req.source, correlation_id=req.correlation_id)
+        if req.traceparent is None:  # a tracestate alone is ignored (W3C)
+            return EventMeta(event_id=req.event_id, source=req.source, correlation_id=req.correlation_id)
+        tracestate = req.tracestate or None  # an empty tracestate header is no tracestate (W3C)
+        codec.validate_trace_context(req.traceparent, tracestate)
+        return EventMeta(event_id=req.event_id, source=req.source, correlation_id=req.correlation_id,
+                         traceparent=req.traceparent, tracestate=tracestate)
 
     def check(self, req: PublishRequest, now: int) -> CheckedEvent:
         """Check one event; for a stream, also encode it in the stream's wire format (the size

@@ -59,13 +59,32 @@ def dump_payload(payload: dict[str, Any]) -> str:
     return _compact_encode(payload)
 
 
-def publish_request(m: pb.PublishRequest) -> PublishRequest:
+TraceContext = tuple[str | None, str | None]
+NO_TRACE: TraceContext = (None, None)
+
+
+def trace_context(invocation_metadata: Any) -> TraceContext:
+    """(traceparent, tracestate) from a call's metadata (keys ``traceparent``, ``tracestate``),
+    as given: the core checks them. Once per call, not per event."""
+    traceparent = tracestate = None
+    for md in invocation_metadata or ():
+        key = md[0]
+        if key == "traceparent":
+            traceparent = md[1]
+        elif key == "tracestate":
+            tracestate = md[1]
+    return traceparent, tracestate
+
+
+def publish_request(m: pb.PublishRequest, trace: TraceContext = NO_TRACE) -> PublishRequest:
     return PublishRequest(
         target=m.stream,
         payload=parse_payload(m.payload_json),
         event_id=m.idempotency_key if m.HasField("idempotency_key") else None,
         source=m.source if m.HasField("source") else None,
         correlation_id=m.correlation_id if m.HasField("correlation_id") else None,
+        traceparent=trace[0],
+        tracestate=trace[1],
     )
 
 
@@ -88,6 +107,10 @@ def metadata(meta: EventMeta) -> pb.EventMetadata:
         out.correlation_id = meta.correlation_id
     if meta.published_at_ms is not None:
         out.published_at_ms = meta.published_at_ms
+    if meta.traceparent is not None:
+        out.traceparent = meta.traceparent
+        if meta.tracestate is not None:
+            out.tracestate = meta.tracestate
     return out
 
 

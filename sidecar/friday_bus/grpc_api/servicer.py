@@ -55,13 +55,16 @@ class EventBusServicer(pb_grpc.EventBusServicer):
 
     # ------------------------------------------------------------------ publish
     async def Publish(self, request: pb.PublishRequest, context: grpc.aio.ServicerContext) -> pb.PublishResponse:
-        return convert.publish_response(await self._bus().publish(convert.publish_request(request)))
+        return convert.publish_response(
+            await self._bus().publish(convert.publish_request(request, convert.trace_context(context.invocation_metadata())))
+        )
 
     async def PublishBatch(self, request: pb.PublishBatchRequest, context: grpc.aio.ServicerContext) -> pb.PublishBatchResponse:
         reqs = []
+        trace = convert.trace_context(context.invocation_metadata())
         for i, m in enumerate(request.events):
             try:
-                reqs.append(convert.publish_request(m))
+                reqs.append(convert.publish_request(m, trace))
             except InvalidArgument as exc:
                 raise InvalidArgument(f"events[{i}]: {exc.message}", field=exc.field) from None
         results = await self._bus().publish_batch(reqs)
@@ -71,6 +74,7 @@ class EventBusServicer(pb_grpc.EventBusServicer):
         self, request_iterator: AsyncIterator[pb.PublishStreamRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.PublishStreamResponse]:
         bus = self._bus()
+        trace = convert.trace_context(context.invocation_metadata())  # the call's: every event of it
         inbox: asyncio.Queue[Any] = asyncio.Queue(maxsize=PUBLISH_STREAM_WINDOW)
 
         async def read() -> None:
@@ -85,7 +89,7 @@ class EventBusServicer(pb_grpc.EventBusServicer):
             async for m in requests:
                 # One at a time, in order: events are written in the order they were sent.
                 try:
-                    result = await bus.publish(convert.publish_request(m.event))
+                    result = await bus.publish(convert.publish_request(m.event, trace))
                 except FridayError as exc:
                     yield pb.PublishStreamResponse(ref=m.ref, error=convert.error(exc))
                 else:
@@ -99,7 +103,8 @@ class EventBusServicer(pb_grpc.EventBusServicer):
             req.source = request.source
         if request.HasField("correlation_id"):
             req.correlation_id = request.correlation_id
-        return convert.publish_response(await bus.publish(convert.publish_request(req)))
+        trace = convert.trace_context(context.invocation_metadata())
+        return convert.publish_response(await bus.publish(convert.publish_request(req, trace)))
 
     # ------------------------------------------------------------------ consume
     async def Ack(self, request: pb.AckRequest, context: grpc.aio.ServicerContext) -> pb.AckResponse:

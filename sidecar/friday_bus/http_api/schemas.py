@@ -204,6 +204,8 @@ class Metadata(BaseModel):
     published_at: str | None = Field(description="Publish time, ISO 8601 UTC with milliseconds.")
     published_at_ms: int | None
     encoding: Literal["friday", "legacy"] = Field(description="'legacy' for entries written in the seed's plain format.")
+    traceparent: str | None = Field(None, description="W3C traceparent the publisher gave (header `traceparent`); null without one.")
+    tracestate: str | None = Field(None, description="W3C tracestate the publisher gave; null without one.")
 
 
 class DeliveryOut(BaseModel):
@@ -553,6 +555,7 @@ def metadata(meta: EventMeta) -> Metadata:
     return Metadata(
         event_id=meta.event_id, source=meta.source, correlation_id=meta.correlation_id,
         published_at=_iso(meta.published_at_ms), published_at_ms=meta.published_at_ms, encoding=meta.encoding,
+        traceparent=meta.traceparent, tracestate=meta.tracestate,
     )
 
 

@@ -7,18 +7,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EventMetadata(_message.Message):
-    __slots__ = ("event_id", "source", "correlation_id", "published_at_ms", "encoding")
+    __slots__ = ("event_id", "source", "correlation_id", "published_at_ms", "encoding", "traceparent", "tracestate")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
+    TRACESTATE_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     source: str
     correlation_id: str
     published_at_ms: int
     encoding: str
-    def __init__(self, event_id: _Optional[str] = ..., source: _Optional[str] = ..., correlation_id: _Optional[str] = ..., published_at_ms: _Optional[int] = ..., encoding: _Optional[str] = ...) -> None: ...
+    traceparent: str
+    tracestate: str
+    def __init__(self, event_id: _Optional[str] = ..., source: _Optional[str] = ..., correlation_id: _Optional[str] = ..., published_at_ms: _Optional[int] = ..., encoding: _Optional[str] = ..., traceparent: _Optional[str] = ..., tracestate: _Optional[str] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("kind", "message", "retriable", "field")

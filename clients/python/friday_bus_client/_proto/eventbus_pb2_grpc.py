@@ -139,6 +139,9 @@ class EventBusServicer:
     def Publish(self, request, context):
         """Publish one event to a critical stream (Redis Streams, durable once this returns) or to
         an informational channel (Pub/Sub); the topology decides which. Role: publish.
+        Trace context: call metadata `traceparent` (and `tracestate`), W3C format, is stored with
+        the event and handed to consumers in EventMetadata; on PublishBatch, PublishStream and
+        PublishInfo it applies to every event of the call. Malformed: INVALID_ARGUMENT, nothing written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
