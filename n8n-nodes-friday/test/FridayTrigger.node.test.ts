@@ -214,6 +214,8 @@ describe('FridayTrigger consumer group: acknowledge modes', () => {
 							correlationId: 'corr-1',
 							eventId: null,
 							source: 'gmail',
+							traceparent: null,
+							tracestate: null,
 							ackMode: 'executionFinishesSuccessfully',
 							test: false,
 						},

@@ -175,6 +175,8 @@ export function delivery(id: string, payload: Record<string, unknown>, extra: ob
 			published_at: '2026-11-26T04:00:00.000Z',
 			published_at_ms: 1795492800000,
 			encoding: 'friday',
+			traceparent: null,
+			tracestate: null,
 		},
 		...extra,
 	};

@@ -208,6 +208,15 @@ export class Friday implements INodeType {
 						description:
 							'Who published the event. Empty: n8n:workflow:&lt;ID of this workflow&gt;.',
 					},
+					{
+						displayName: 'Trace Parent',
+						name: 'traceParent',
+						type: 'string',
+						default: '',
+						placeholder: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+						description:
+							'W3C traceparent sent with the event (handed to its consumers). Empty: the trace of the input item from a Friday Trigger (_friday.traceparent) is continued with a new span ID; none without one.',
+					},
 				],
 			},
 

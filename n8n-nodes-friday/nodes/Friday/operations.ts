@@ -3,6 +3,7 @@ import { NodeApiError, NodeOperationError, jsonParse } from 'n8n-workflow';
 
 import { deliveryRequest } from '../shared/delivery';
 import { errorMessage, toNodeError } from '../shared/errors';
+import { newSpanId, traceHeaders } from '../shared/trace';
 import { fridayApiRequest, getFridayBaseUrl, seg } from '../shared/transport';
 
 /** Events per batch call: the sidecar's own limit (MAX_BATCH, 1000 events per batch). */
@@ -132,7 +133,29 @@ export function buildPublishBody(
 	return body;
 }
 
-/** Publish event: one call per item, or batch calls of up to 1000 events. */
+/**
+ * The trace-context headers of item `i`'s publish: the Trace Parent option as given, else the
+ * item's `_friday.traceparent` (from a Friday Trigger) continued with a new span id, else none.
+ */
+export function publishTraceHeaders(
+	this: IExecuteFunctions,
+	item: INodeExecutionData,
+	i: number,
+	spanId?: string,
+): Record<string, string> {
+	const options = this.getNodeParameter('publishOptions', i, {}) as IDataObject;
+	return traceHeaders(options.traceParent, item.json?._friday, spanId);
+}
+
+function sameHeaders(a: Record<string, string>, b: Record<string, string>): boolean {
+	return a.traceparent === b.traceparent && a.tracestate === b.tracestate;
+}
+
+/**
+ * Publish event: one call per item, or batch calls of up to 1000 events. A batch call carries one
+ * trace context (headers apply to every event of the call): consecutive items of the same trace
+ * share a call, and a call ends where the trace changes.
+ */
 export async function publish(
 	this: IExecuteFunctions,
 	items: INodeExecutionData[],
@@ -145,13 +168,14 @@ export async function publish(
 		for (let i = 0; i < items.length; i++) {
 			try {
 				const body = buildPublishBody.call(this, items[i], i);
+				const headers = publishTraceHeaders.call(this, items[i], i);
 				const response = await fridayApiRequest.call(
 					this,
 					'POST',
 					'/api/v1/events/publish',
 					body,
 					undefined,
-					{ baseUrl, itemIndex: i },
+					{ baseUrl, itemIndex: i, headers },
 				);
 				output.push({
 					json: publishOutput(response as unknown as PublishResponse),
@@ -170,10 +194,15 @@ export async function publish(
 
 	// Batch: build every body first (a bad item fails alone), then send in chunks.
 	const results: Array<INodeExecutionData | undefined> = new Array(items.length);
-	const pending: Array<{ index: number; body: PublishBody }> = [];
+	const pending: Array<{ index: number; body: PublishBody; trace: Record<string, string> }> = [];
+	const spanId = newSpanId(); // one publish span per call: the same for a chunk's items
 	for (let i = 0; i < items.length; i++) {
 		try {
-			pending.push({ index: i, body: buildPublishBody.call(this, items[i], i) });
+			pending.push({
+				index: i,
+				body: buildPublishBody.call(this, items[i], i),
+				trace: publishTraceHeaders.call(this, items[i], i, spanId),
+			});
 		} catch (error) {
 			if (this.continueOnFail()) {
 				results[i] = errorItem(error, i);
@@ -183,8 +212,17 @@ export async function publish(
 		}
 	}
 
-	for (let start = 0; start < pending.length; start += MAX_BATCH_EVENTS) {
-		const chunk = pending.slice(start, start + MAX_BATCH_EVENTS);
+	const chunks: Array<typeof pending> = [];
+	for (const entry of pending) {
+		const last = chunks[chunks.length - 1];
+		if (last && last.length < MAX_BATCH_EVENTS && sameHeaders(last[0].trace, entry.trace)) {
+			last.push(entry);
+		} else {
+			chunks.push([entry]);
+		}
+	}
+
+	for (const chunk of chunks) {
 		try {
 			const response = (await fridayApiRequest.call(
 				this,
@@ -192,7 +230,7 @@ export async function publish(
 				'/api/v1/events/publish/batch',
 				{ events: chunk.map((entry) => entry.body) },
 				undefined,
-				{ baseUrl, itemIndex: chunk[0].index },
+				{ baseUrl, itemIndex: chunk[0].index, headers: chunk[0].trace },
 			)) as unknown as { results?: PublishResponse[] };
 			const answers = Array.isArray(response?.results) ? response.results : [];
 			if (answers.length !== chunk.length) {

@@ -58,6 +58,8 @@ export interface SidecarEventMetadata {
 	published_at?: string | null;
 	published_at_ms?: number | null;
 	encoding?: string | null;
+	traceparent?: string | null;
+	tracestate?: string | null;
 	[key: string]: unknown;
 }
 
@@ -115,6 +117,13 @@ export interface FridayMeta {
 	correlationId: string | null;
 	eventId: string | null;
 	source: string | null;
+	/**
+	 * W3C traceparent the publisher gave (its trace), or null. The Friday node's publish from
+	 * this item continues that trace.
+	 */
+	traceparent: string | null;
+	/** W3C tracestate the publisher gave, or null. */
+	tracestate: string | null;
 	/** Acknowledge mode of the trigger that emitted the item. */
 	ackMode: AckMode | null;
 	/** True for the event shown by "Listen for test event" (never read through the group). */
@@ -148,6 +157,8 @@ export function metaFromDelivery(
 		correlationId: str(metadata.correlation_id),
 		eventId: str(metadata.event_id),
 		source: str(metadata.source),
+		traceparent: str(metadata.traceparent),
+		tracestate: str(metadata.tracestate),
 		ackMode: options.ackMode,
 		test: options.test,
 	};
@@ -170,6 +181,8 @@ export function metaFromChannelMessage(
 		correlationId: str(metadata.correlation_id),
 		eventId: str(metadata.event_id),
 		source: str(metadata.source),
+		traceparent: str(metadata.traceparent),
+		tracestate: str(metadata.tracestate),
 		ackMode: null,
 		test: options.test,
 	};

@@ -27,6 +27,8 @@ export interface FridayRequestOptions {
 	encoding?: 'stream';
 	/** Item the request belongs to, for error reporting. */
 	itemIndex?: number;
+	/** Extra request headers (the publish's `traceparent` / `tracestate`). */
+	headers?: Record<string, string>;
 }
 
 /** Body of every sidecar error: `{"error": {"code", "message", "retriable", "field"}}`. */
@@ -201,6 +203,7 @@ export async function fridayApiRequest<T = IDataObject>(
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
 		headers: {
+			...(options.headers ?? {}),
 			Accept: options.encoding === 'stream' ? 'text/event-stream' : 'application/json',
 		},
 	};
