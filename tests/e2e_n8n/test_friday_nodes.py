@@ -233,6 +233,7 @@ def test_email_to_action_validated_exactly_once(env: Env) -> None:
         ),
     )
     length_before = env.bus.stream_status("action.validated")["length"]
+    traces = {f"email-{run}-{i:02d}": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01" for i in range(0, n, 2)}
 
     async def drive() -> tuple[dict[str, str], list[dict]]:
         async with env.grpc() as client:
@@ -240,13 +241,17 @@ def test_email_to_action_validated_exactly_once(env: Env) -> None:
             published = {}
             for i in range(n):
                 email_id = f"email-{run}-{i:02d}"
-                result = await client.publish("email.received", {"email_id": email_id, "subject": f"#{i}"}, source="e2e")
+                # even emails carry a trace context (issue 10): the trigger outputs it, the publish continues it
+                tp = traces.get(email_id)
+                result = await client.publish("email.received", {"email_id": email_id, "subject": f"#{i}"}, source="e2e",
+                                              traceparent=tp)
                 published[email_id] = result.entry_id
             seen: list[dict] = []
             async with client.subscribe("action.validated", check_group, "e2e-checker") as sub:
                 while len(seen) < n:
                     delivery = await asyncio.wait_for(sub.__anext__(), timeout=90)
-                    seen.append({"payload": delivery.payload, "count": delivery.delivery_count})
+                    seen.append({"payload": delivery.payload, "count": delivery.delivery_count,
+                                 "traceparent": delivery.metadata.traceparent})
                     await delivery.ack()
             return published, seen
 
@@ -257,6 +262,15 @@ def test_email_to_action_validated_exactly_once(env: Env) -> None:
     ids = Counter(s["payload"]["email_id"] for s in seen)
     assert ids == Counter(published.keys())
     assert all(s["payload"]["source_id"] == published[s["payload"]["email_id"]] for s in seen)
+    # The trace travelled: the publish from n8n continued each traced email's trace (same trace id,
+    # a new span id); untraced emails led to untraced events (no invented ids).
+    for item in seen:
+        tp = traces.get(item["payload"]["email_id"])
+        if tp is None:
+            assert item["traceparent"] is None, item
+        else:
+            assert item["traceparent"] and item["traceparent"].split("-")[1] == tp.split("-")[1], (item, tp)
+            assert item["traceparent"].split("-")[2] != tp.split("-")[2], (item, tp)
 
     # Settled: email.received's group has nothing pending, n executions, n events written, no extra one.
     wait_settled(env, "email.received", "email-processor")
@@ -265,6 +279,8 @@ def test_email_to_action_validated_exactly_once(env: Env) -> None:
     metas = [trigger_meta(r) for r in runs]
     assert Counter(m["id"] for m in metas) == Counter(published.values())
     assert {m["deliveryCount"] for m in metas} == {1}
+    by_id = {v: k for k, v in published.items()}
+    assert {m["id"]: m["traceparent"] for m in metas} == {m["id"]: traces.get(by_id[m["id"]]) for m in metas}
     assert {(m["stream"], m["group"], m["consumer"], m["ackMode"]) for m in metas} == {
         ("email.received", "email-processor", f"n8n-{wf_id}", "executionFinishesSuccessfully")
     }
