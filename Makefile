@@ -21,7 +21,7 @@ system-test:
 $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml | system
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ./clients/python -e '.[dev]'
+	$(BIN)/pip install -q -e ./clients/python -e '.[dev,otel]'
 	touch $@
 
 venv: $(BIN)/.installed

@@ -231,6 +231,8 @@ class Consuming:
                 entries = reply[0][1]
                 out = [_delivery(stream, group, consumer, eid, fields, 1) for eid, fields in entries if fields is not None]
                 self.ctx.observer.delivered(stream, group, len(out))
+                if self.ctx.tracer is not None:
+                    self.ctx.tracer.delivered(out)
                 return out
             if deadline - loop.time() <= 0:
                 return []
@@ -267,6 +269,8 @@ class Consuming:
         out = [_delivery(stream, group, consumer, e[0], e[1], e[2]) for e in entries]
         if out:
             observer.delivered(stream, group, len(out))
+            if self.ctx.tracer is not None:
+                self.ctx.tracer.delivered(out)
         return out
 
     async def _recover_nogroup(self, cfg: StreamConfig, group: str) -> None:
@@ -317,6 +321,8 @@ class Consuming:
             pipe.hdel(keys.reasons(stream, group), *entry_ids)
             acked, _, _ = await pipe.execute()
         self.ctx.observer.acked(stream, group, int(acked))
+        if self.ctx.tracer is not None:
+            self.ctx.tracer.acked(stream, group, entry_ids, int(acked))
         return int(acked)
 
     async def extend(self, stream: str, group: str, consumer: str, entry_ids: Sequence[str]) -> int:
@@ -357,6 +363,8 @@ class Consuming:
             dead_letter_unconfirmed(self.ctx, ack, stream, group, 1)
         observer = self.ctx.observer
         observer.nacked(stream, group)
+        if self.ctx.tracer is not None:
+            self.ctx.tracer.nacked(stream, group, entry_id, outcome, reply[1] if outcome == "dead" else None)
         if outcome == "retry":
             due = int(reply[1])
             loop = asyncio.get_running_loop()

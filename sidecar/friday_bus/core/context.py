@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.commands.core import AsyncScript
 
-from . import names, scripts
+from . import names, scripts, tracing
 from .connection import AckedWrite, script_then_wait, write_then_wait
 from .errors import InvalidArgument, NotFound, Unavailable
 from .keys import Keys
@@ -75,6 +75,8 @@ class BusContext:
         self.settings = settings
         self.topology = topology
         self.observer = observer
+        self.tracer: tracing.BusTracer | None = tracing.from_env()
+        """Spans, when the OTEL_* variables turn tracing on (core/tracing.py); None (the default): off."""
         self.keys = Keys(settings.key_prefix)
         self.scripts = Scripts.register(client)
         self.redis_version = ""

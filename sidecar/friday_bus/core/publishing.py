@@ -66,7 +66,7 @@ class Publishing:
         return EventMeta(event_id=req.event_id, source=req.source, correlation_id=req.correlation_id,
                          traceparent=req.traceparent, tracestate=tracestate)
 
-    def check(self, req: PublishRequest, now: int) -> CheckedEvent:
+    def check(self, req: PublishRequest, now: int, spans: list[Any] | None = None) -> CheckedEvent:
         """Check one event; for a stream, also encode it in the stream's wire format (the size
         limit applies to the encoded form). In the ``seed`` format the entry holds the payload
         fields only: the metadata is not written, and ``event_id`` still dedupes (its key lives
@@ -77,6 +77,10 @@ class Publishing:
         if len(req.payload) > MAX_PAYLOAD_KEYS:
             raise InvalidArgument(f"payload has {len(req.payload)} keys; the limit is {MAX_PAYLOAD_KEYS}: nest them", field="payload")
         meta = self._meta(req)
+        if spans is not None:  # tracing on: the event stores its publish span's context
+            span, meta = self.ctx.tracer.publish_started(  # type: ignore[union-attr]
+                req.target, "channel" if self.ctx.is_channel(req.target) else "stream", meta)
+            spans.append(span)
         if self.ctx.is_channel(req.target):
             codec.validate_payload(req.payload, self.ctx.settings.max_payload_bytes)
             return CheckedEvent("channel", meta)
@@ -93,12 +97,25 @@ class Publishing:
             raise InvalidArgument("events must hold at least one event", field="events")
         if len(reqs) > MAX_BATCH:
             raise InvalidArgument(f"a batch holds at most {MAX_BATCH} events (got {len(reqs)}); split it", field="events")
+        tracer = self.ctx.tracer
+        if tracer is None:  # tracing off (the default): nothing more per event
+            return await self._publish_batch(reqs, None)
+        spans: list[Any] = []
+        try:
+            out = await self._publish_batch(reqs, spans)
+        except BaseException as exc:
+            tracer.publish_failed(spans, exc)
+            raise
+        tracer.publish_ended(spans, out)
+        return out
+
+    async def _publish_batch(self, reqs: Sequence[PublishRequest], spans: list[Any] | None) -> list[PublishResult]:
         started = time.perf_counter()
         now = now_ms()
         checked: list[CheckedEvent] = []
         for i, req in enumerate(reqs):
             try:
-                checked.append(self.check(req, now))
+                checked.append(self.check(req, now, spans))
             except FridayError as exc:
                 if len(reqs) > 1:
                     exc.message = f"events[{i}]: {exc.message}"

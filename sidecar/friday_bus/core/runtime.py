@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
+from . import tracing
 from .bus import BusObserver, EventBus
 from .connection import RedisDescription
 from .embedded import EmbeddedRedis, socket_alive
@@ -247,3 +248,4 @@ class Runtime:
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
             self.embedded = None
+        await asyncio.to_thread(tracing.flush)  # spans still buffered (tracing on only)
