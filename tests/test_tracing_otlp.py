@@ -1,90 +1,21 @@
 """Spans when tracing is on (issue 10, item 2): a real `friday serve` with the `otel` extra and the
-standard OTEL_* variables exports over OTLP/HTTP to a real receiver in this test (an HTTP server
-on a free port taking POST /v1/traces, decoded with opentelemetry-proto). The spans, their parents,
-links and attributes are checked; and the traceparent consumers get is the publish span's."""
+standard OTEL_* variables exports over OTLP/HTTP to a real receiver in this test (tests/otlp_receiver.py:
+an HTTP server on a free port taking POST /v1/traces, decoded with opentelemetry-proto). The spans,
+their parents, links and attributes are checked; and the traceparent consumers get is the publish span's."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from friday_bus.core import tracing
 from friday_bus_client import FridayClient
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from .conftest import free_port
+from .otlp_receiver import CLIENT, CONSUMER, PRODUCER, Receiver
 
 TP_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TP_SPAN = "00f067aa0ba902b7"
 TP = f"00-{TP_TRACE}-{TP_SPAN}-01"
-PRODUCER, CONSUMER, CLIENT = 4, 5, 3  # opentelemetry.proto.trace.v1.Span.SpanKind
-
-
-class Receiver:
-    """An OTLP/HTTP trace receiver: every span of every export, as dicts."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        self.resources: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                ok = self.path == "/v1/traces" and self.headers.get("Content-Type") == "application/x-protobuf"
-                if ok:
-                    receiver.take(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
-                self.send_response(200 if ok else 404)
-                out = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.port = free_port()
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def _value(v: Any) -> Any:
-        return getattr(v, v.WhichOneof("value")) if v.WhichOneof("value") else None
-
-    def take(self, req: Any) -> None:
-        with self.lock:
-            for rs in req.resource_spans:
-                self.resources.append({a.key: self._value(a.value) for a in rs.resource.attributes})
-                for ss in rs.scope_spans:
-                    for s in ss.spans:
-                        self.spans.append({
-                            "name": s.name, "kind": s.kind, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                            "parent": s.parent_span_id.hex(), "status": s.status.code,
-                            "links": [(link.trace_id.hex(), link.span_id.hex()) for link in s.links],
-                            "attrs": {a.key: self._value(a.value) for a in s.attributes},
-                        })
-
-    def wait(self, what: str, pred: Any, timeout: float = 20) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self.lock:
-                found = [s for s in self.spans if pred(s)]
-            if found:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no span {what} in {len(self.spans)}: {[s['name'] for s in self.spans]}")
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -98,7 +29,7 @@ def receiver():
 def traced_sidecar(start_sidecar, receiver, monkeypatch):
     for k in ("OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"):
         monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{receiver.port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "friday-test")
     return start_sidecar()
@@ -168,7 +99,7 @@ def test_spans_publish_deliver_nack_dead_letter_ack(traced_sidecar, receiver, un
         assert {"messaging.system": "redis", "messaging.destination.name": stream, "messaging.consumer.group.name": "workers",
                 "messaging.message.id": entry_id, "messaging.operation.type": "receive"}.items() <= s["attrs"].items()
 
-    nacks = receiver.wait("nack", lambda s: s["name"] == f"nack {stream}" and s["trace_id"] == TP_TRACE)
+    nacks = receiver.wait("nack", lambda s: s["name"] == f"nack {stream}" and s["trace_id"] == TP_TRACE, count=3)
     assert len(nacks) == 3
     by_parent = {s["parent"]: s for s in nacks}
     assert set(by_parent) == {s["span_id"] for s in delivers}  # each nack is a child of its delivery
