@@ -4,7 +4,8 @@ One sidecar (`friday serve` on its embedded Redis) and one n8n for the whole mod
 costs ~15 s and ~850 MB to start). The package is built from the current sources and packed
 with `npm pack`, then unpacked where n8n's community-package installer puts it; a "Friday
 API" credential is imported with the n8n CLI; workflows are created and published through
-n8n's public API and driven from outside (gRPC client, sidecar HTTP API). The tests run in
+n8n's public API and driven from outside (gRPC client, sidecar HTTP API). The trace test adds a
+second sidecar with tracing on (and its own credential) next to the same n8n. The tests run in
 file order: the SIGKILL test restarts n8n, the browser check comes last.
 
 Nothing here asserts on wall-clock time: every wait polls for an outcome with a generous
@@ -59,7 +60,12 @@ from friday_e2e import (
     workflow,
 )
 from n8n_harness import DEFAULT_OWNER, N8nInstall, N8nInstance, N8nNotInstalled
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from tests.otlp_receiver import CLIENT, CONSUMER, KIND_NAMES, PRODUCER, Receiver
 from tests.sidecar_fixture import Sidecar, launch_sidecar_retried
 
 pytestmark = pytest.mark.n8n
@@ -288,6 +294,184 @@ def test_email_to_action_validated_exactly_once(env: Env) -> None:
     assert env.bus.read("action.validated", check_group, "e2e-checker", block_ms=1000) == []
     assert env.bus.dlq("email.received") == []
     env.n8n.unpublish(wf_id)
+
+
+# ------------------------------------------------------------------------------ 1b. one trace
+@dataclass
+class Traced:
+    """A second sidecar next to the same n8n, with tracing on, exporting to a receiver in the test."""
+
+    sidecar: Sidecar
+    bus: SidecarAdmin
+    receiver: Receiver
+    credentials: dict
+
+    def describe(self) -> str:
+        names = [(s["service"], s["name"], s["trace_id"][:8]) for s in self.receiver.spans]
+        return f"spans received: {names}\n--- traced sidecar log tail ---\n{self.sidecar.log_tail(3000)}"
+
+
+@pytest.fixture(scope="module")
+def traced(env: Env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traced]:
+    """`friday serve` (its own embedded Redis, the seed's topology) with the standard OTEL_*
+    variables set for it alone, and a "Friday API" credential in the running n8n pointing at it."""
+    receiver = Receiver()
+    sidecar = bus = None
+    try:
+        with pytest.MonkeyPatch.context() as mp:  # only for the launch: the other sidecars stay untraced
+            for name in [k for k in os.environ if k.startswith("OTEL_")]:
+                mp.delenv(name)
+            mp.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+            mp.setenv("OTEL_SERVICE_NAME", "friday-sidecar")
+            mp.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+            sidecar = launch_sidecar_retried(tmp_path_factory.mktemp("friday-traced"), None, SIDECAR_ENV)
+        bus = SidecarAdmin(sidecar.http_url, sidecar.api_key)
+        name = "Friday sidecar (traced)"
+        cred = env.n8n.create_credential(name, CREDENTIAL_TYPE, {"baseUrl": sidecar.http_url, "apiKey": sidecar.api_key})
+        yield Traced(sidecar, bus, receiver, {CREDENTIAL_TYPE: {"id": cred["id"], "name": name}})
+    finally:
+        if bus is not None:
+            bus.close()
+        if sidecar is not None:
+            sidecar.stop()
+        receiver.close()
+
+
+def _span_line(span: dict, t0: int) -> str:
+    a = span["attrs"]
+    fields = [f"{span['name']}  {KIND_NAMES[span['kind']]}  [{span['service']}]",
+              f"+{(span['start'] - t0) / 1e6:.1f} ms", f"span {span['span_id']}"]
+    for key, label in (("messaging.destination.name", "stream"), ("messaging.consumer.group.name", "group"),
+                       ("friday.consumer", "consumer"), ("messaging.message.id", "entry"),
+                       ("friday.delivery_count", "delivery"), ("friday.acked", "acked")):
+        if key in a:
+            fields.append(f"{label}={a[key]}")
+    return "  ".join(fields)
+
+
+def sampled(traceparent: str | None) -> str | None:
+    """A traceparent without its flags, if they say sampled (the SDK may add W3C's "random" bit: 03)."""
+    head, _, flags = (traceparent or "").rpartition("-")
+    return head if flags and int(flags, 16) & 1 else None
+
+
+def trace_tree(spans: list[dict], extra: dict[str, tuple[str, int]]) -> str:
+    """The spans of one trace as an indented tree, children by start time. ``extra``: labels of
+    parents that are not exported spans (span id -> (label, where it hangs: the span id of its
+    parent)), so that spans whose parent was never exported still hang in the tree."""
+    t0 = min(s["start"] for s in spans)
+    nodes: dict[str, dict] = {s["span_id"]: {"line": _span_line(s, t0), "parent": s["parent"], "start": s["start"]}
+                              for s in spans}
+    for span_id, (label, parent) in extra.items():
+        first_child = min(s["start"] for s in spans if s["parent"] == span_id)
+        nodes[span_id] = {"line": label, "parent": parent, "start": first_child - 1}
+    children: dict[str, list[str]] = {}
+    for span_id, node in nodes.items():
+        children.setdefault(node["parent"] if node["parent"] in nodes else "", []).append(span_id)
+    lines: list[str] = []
+
+    def walk(span_id: str, prefix: str, last: bool, root: bool) -> None:
+        lines.append(nodes[span_id]["line"] if root else f"{prefix}{'└─ ' if last else '├─ '}{nodes[span_id]['line']}")
+        kids = sorted(children.get(span_id, []), key=lambda k: nodes[k]["start"])
+        for i, kid in enumerate(kids):
+            walk(kid, "" if root else prefix + ("   " if last else "│  "), i == len(kids) - 1, False)
+
+    for root_id in sorted(children.get("", []), key=lambda k: nodes[k]["start"]):
+        walk(root_id, "", True, True)
+    return "\n".join(lines)
+
+
+def test_one_trace_from_an_agent_through_n8n(env: Env, traced: Traced) -> None:
+    """Issue 10: ONE trace from an agent's publish, through the sidecar, to the n8n execution and
+    what it publishes. An agent (the Python client inside an OpenTelemetry span of its own, exported
+    to the same OTLP receiver as the sidecar's) publishes to email.received; the workflow Friday
+    Trigger (email-processor) -> Friday node publishes to action.validated, with the execution id in
+    the payload; the agent's executor reads that and acks. Every span is in the agent's trace, each
+    a child of the one before; the n8n publish is a child of a span id n8n made (n8n exports no
+    spans), in the same trace. The tree is printed (README, "Tracing")."""
+    receiver, bus = traced.receiver, traced.bus
+    trigger = friday_trigger(stream="email.received", group="email-processor", blockMs=BLOCK_MS)
+    publish = friday_publish(
+        "Publish action.validated", "action.validated",
+        "={{ { email_id: $json.email_id, source_id: $json._friday.id, n8n_execution_id: $execution.id } }}",
+    )
+    for node in (trigger, publish):
+        node["credentials"] = traced.credentials
+    wf_id = publish_workflow(env, chain("Traced: email -> action.validated", [trigger, publish]))
+    assert bus.create_group("action.validated", "action-executor", "new")
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "email-agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")))
+    tracer = provider.get_tracer("friday-e2e-agent")
+    email_id = f"email-{uuid.uuid4().hex[:8]}"
+
+    async def agent() -> tuple[str, str, Any]:
+        async with FridayClient(traced.sidecar.grpc_target, api_key=traced.sidecar.api_key) as client:
+            with tracer.start_as_current_span("agent: email arrived") as span:  # the client sends its context
+                result = await client.publish("email.received", {"email_id": email_id, "subject": "Invoice"}, source="agent")
+                span.set_attribute("messaging.message.id", result.entry_id)
+                trace_id = f"{span.get_span_context().trace_id:032x}"
+            async with client.subscribe("action.validated", "action-executor", "executor-1") as sub:
+                delivery = await asyncio.wait_for(sub.__anext__(), timeout=90)
+                await delivery.ack()
+            return trace_id, result.entry_id, delivery
+
+    try:
+        trace_id, entry_id, action = asyncio.run(agent())
+    finally:
+        provider.shutdown()
+
+    (run,) = env.n8n.wait_for_executions(wf_id, 1, timeout=60, include_data=True)
+    assert run["status"] == "success", execution_error(run)
+    env.n8n.unpublish(wf_id)
+    meta = trigger_meta(run)
+    execution_id = str(run["id"])
+    assert (meta["id"], meta["stream"], meta["group"]) == (entry_id, "email.received", "email-processor")
+    assert action.payload == {"email_id": email_id, "source_id": entry_id, "n8n_execution_id": execution_id}
+
+    def span(what: str, name: str, entry: str, **attrs: Any) -> dict:
+        def match(s: dict) -> bool:
+            return (s["name"] == name and s["attrs"].get("messaging.message.id") == entry
+                    and all(s["attrs"].get(k) == v for k, v in attrs.items()))
+        (found,) = receiver.wait(what, match, timeout=30)
+        return found
+
+    group = "messaging.consumer.group.name"
+    agent_span = span("agent", "agent: email arrived", entry_id)
+    pub1 = span("publish email.received", "publish email.received", entry_id)
+    del1 = span("deliver to n8n", "deliver email.received", entry_id, **{group: "email-processor"})
+    ack1 = span("n8n's ack", "ack email.received", entry_id, **{group: "email-processor"})
+    pub2 = span("the n8n publish", "publish action.validated", action.entry_id)
+    del2 = span("deliver to the executor", "deliver action.validated", action.entry_id, **{group: "action-executor"})
+    ack2 = span("the executor's ack", "ack action.validated", action.entry_id, **{group: "action-executor"})
+    chain_ = [agent_span, pub1, del1, ack1, pub2, del2, ack2]
+    exported = {s["span_id"] for s in chain_}
+
+    # One trace id, across both services.
+    assert {s["trace_id"] for s in chain_} == {trace_id}, [(s["name"], s["trace_id"]) for s in chain_]
+    assert (agent_span["service"], agent_span["parent"]) == ("email-agent", "")
+    assert {s["service"] for s in chain_[1:]} == {"friday-sidecar"}
+    # Each a child of the one before: agent -> publish -> deliver (to the trigger's group, the n8n consumer) -> ack.
+    assert (pub1["kind"], pub1["parent"]) == (PRODUCER, agent_span["span_id"])
+    assert (del1["kind"], del1["parent"], del1["attrs"]["friday.consumer"]) == (CONSUMER, pub1["span_id"], f"n8n-{wf_id}")
+    assert (ack1["kind"], ack1["parent"], ack1["attrs"]["friday.acked"]) == (CLIENT, del1["span_id"], True)
+    # The trigger got the sidecar's publish span as the event's trace context.
+    assert sampled(meta["traceparent"]) == f"00-{trace_id}-{pub1['span_id']}"
+    # The Friday node continued it: same trace, a parent span id of its own (not one the sidecar or the agent made).
+    n8n_span_id = pub2["parent"]
+    assert pub2["kind"] == PRODUCER and n8n_span_id and n8n_span_id not in exported | {pub1["span_id"]}
+    # The second event stores the publish span's context; its delivery and ack continue it.
+    assert sampled(action.metadata.traceparent) == f"00-{trace_id}-{pub2['span_id']}"
+    assert (del2["kind"], del2["parent"]) == (CONSUMER, pub2["span_id"])
+    assert (ack2["kind"], ack2["parent"]) == (CLIENT, del2["span_id"])
+    # Nothing else in this trace.
+    assert sorted(s["span_id"] for s in receiver.spans if s["trace_id"] == trace_id) == sorted(exported)
+
+    label = (f"n8n execution {execution_id} (workflow {wf_id}: Friday Trigger -> Publish action.validated)"
+             f"  not a span: n8n exports none; its publish sent parent span {n8n_span_id}")
+    tree = trace_tree(chain_, {n8n_span_id: (label, del1["span_id"])})
+    print(f"\ntrace {trace_id}  (email {email_id}, n8n execution {execution_id}, "
+          f"payload.n8n_execution_id={action.payload['n8n_execution_id']})\n{tree}")
 
 
 # ------------------------------------------------------------------------------ 2. failure -> DLQ
