@@ -27,6 +27,7 @@ import json
 import math
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -357,6 +358,17 @@ def test_no_alert_while_all_is_well(stack: Stack) -> None:
     assert set(rules) == {r["alert"] for r in shipped_rules()}
     assert stack.prom.active() == {}
     assert all(r["state"] == "inactive" and r["health"] == "ok" for r in rules.values()), rules
+
+
+def test_sidecar_down(stack: Stack) -> None:
+    """The sidecar hung (SIGSTOP: scrapes time out): FridaySidecarDown fires with up = 0, the other rules go
+    quiet (their series are stale); SIGCONT: the scrape is up again and every rule inactive. Before
+    test_events_lost_to_trim: that rule's `unless ... offset` arm would see its counter as new after the gap."""
+    try:
+        stack.expect("FridaySidecarDown", lambda: stack.car.signal(signal.SIGSTOP), lambda: stack.car.signal(signal.SIGCONT),
+                     {("FridaySidecarDown", "", ""): 0})
+    finally:
+        stack.car.signal(signal.SIGCONT)  # never leave it stopped for the next tests and the teardown
 
 
 def test_pending_over_threshold(stack: Stack) -> None:
