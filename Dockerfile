@@ -20,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FRIDAY_GRPC_HOST=0.0.0.0 \
     FRIDAY_GRPC_PORT=50051
 COPY --from=build /wheels /wheels
-RUN python -m pip install /wheels/*.whl && rm -rf /wheels \
+# the sidecar with its `otel` extra: tracing stays off until OTEL_* asks for it (README, Tracing)
+RUN python -m pip install /wheels/friday_bus_client-*.whl "$(echo /wheels/friday_eventbus-*.whl)[otel]" && rm -rf /wheels \
     && groupadd --system --gid 10001 friday \
     && useradd --system --uid 10001 --gid friday --home-dir /home/friday --create-home friday
 USER friday

@@ -175,7 +175,7 @@ def test_dockerfiles() -> None:
     assert "EXPOSE 8000 50051" in sidecar
     # the image builds and installs both distributions: the client (which the sidecar imports) and the sidecar
     assert "pip wheel --no-deps --wheel-dir /wheels ./clients/python ." in sidecar
-    assert "pip install /wheels/*.whl" in sidecar
+    assert 'pip install /wheels/friday_bus_client-*.whl "$(echo /wheels/friday_eventbus-*.whl)[otel]"' in sidecar
     ignored = [line.strip().rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()]
     assert not {"clients", "clients/python", "clients/*", "clients/python/friday_bus_client", "**/clients"} & set(ignored)
     n8n = (ROOT / "deploy" / "n8n" / "Dockerfile").read_text()
