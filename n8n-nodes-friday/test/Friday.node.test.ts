@@ -1,34 +1,22 @@
-import type { INodeExecutionData } from 'n8n-workflow';
 import { NodeApiError } from 'n8n-workflow';
 import { describe, expect, it } from 'vitest';
 
 import { Friday } from '../nodes/Friday/Friday.node';
 import { DELIVERY_REQUEST_TIMEOUT_MS } from '../nodes/shared/delivery';
-import { BASE_URL, connectionRefused, executeHarness, ok, sidecarError } from './helpers';
+import {
+	BASE_URL,
+	connectionRefused,
+	executeHarness,
+	items,
+	ok,
+	published,
+	PUBLISH,
+	PUBLISH_BATCH,
+	publishParams,
+	sidecarError,
+} from './helpers';
 
 const node = new Friday();
-
-const PUBLISH = /^\/api\/v1\/events\/publish$/;
-const PUBLISH_BATCH = /^\/api\/v1\/events\/publish\/batch$/;
-
-function items(...json: Array<Record<string, unknown>>): INodeExecutionData[] {
-	return json.map((j) => ({ json: j as INodeExecutionData['json'] }));
-}
-
-function publishParams(extra: Record<string, unknown> = {}) {
-	return {
-		operation: 'publish',
-		stream: 'email.received',
-		payloadSource: 'item',
-		publishMode: 'each',
-		publishOptions: {},
-		...extra,
-	};
-}
-
-function published(stream: string, id: string | null, kind = 'stream', duplicate = false) {
-	return { stream, kind, id, duplicate, receivers: kind === 'channel' ? 2 : null };
-}
 
 describe('Friday node description', () => {
 	it('is usable as a tool and uses the Friday credential', () => {

@@ -125,6 +125,31 @@ export class FakeSidecar {
 	}
 }
 
+export const PUBLISH = /^\/api\/v1\/events\/publish$/;
+export const PUBLISH_BATCH = /^\/api\/v1\/events\/publish\/batch$/;
+
+/** Input items of a node run, one per JSON object. */
+export function items(...json: Array<Record<string, unknown>>): INodeExecutionData[] {
+	return json.map((j) => ({ json: j as INodeExecutionData['json'] }));
+}
+
+/** The Friday node's parameters for a publish of each item to email.received, with overrides. */
+export function publishParams(extra: Record<string, unknown> = {}) {
+	return {
+		operation: 'publish',
+		stream: 'email.received',
+		payloadSource: 'item',
+		publishMode: 'each',
+		publishOptions: {},
+		...extra,
+	};
+}
+
+/** The sidecar's answer to one publish. */
+export function published(stream: string, id: string | null, kind = 'stream', duplicate = false) {
+	return { stream, kind, id, duplicate, receivers: kind === 'channel' ? 2 : null };
+}
+
 export const READ = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/read$/;
 export const ACK = /^\/api\/v1\/streams\/[^/]+\/groups\/[^/]+\/ack$/;
 export const EXTEND = /\/groups\/[^/]+\/extend$/;

@@ -1,37 +1,15 @@
-import type { INodeExecutionData } from 'n8n-workflow';
 import { describe, expect, it } from 'vitest';
 
 import { Friday } from '../nodes/Friday/Friday.node';
 import { metaFromChannelMessage, metaFromDelivery } from '../nodes/shared/delivery';
 import { continueTrace, isValidTraceparent, newSpanId, traceHeaders } from '../nodes/shared/trace';
-import { delivery, executeHarness, ok } from './helpers';
+import { delivery, executeHarness, items, ok, published, PUBLISH, PUBLISH_BATCH, publishParams } from './helpers';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CONTINUED = /^00-4bf92f3577b34da6a3ce929d0e0e4736-([0-9a-f]{16})-01$/;
-const PUBLISH = /^\/api\/v1\/events\/publish$/;
-const PUBLISH_BATCH = /^\/api\/v1\/events\/publish\/batch$/;
 
 const node = new Friday();
-
-function published(id: string) {
-	return { stream: 'email.received', kind: 'stream', id, duplicate: false, receivers: null };
-}
-
-function items(...json: Array<Record<string, unknown>>): INodeExecutionData[] {
-	return json.map((j) => ({ json: j as INodeExecutionData['json'] }));
-}
-
-function params(extra: Record<string, unknown> = {}) {
-	return {
-		operation: 'publish',
-		stream: 'email.received',
-		payloadSource: 'item',
-		publishMode: 'each',
-		publishOptions: {},
-		...extra,
-	};
-}
 
 describe('trace context: delivery mapping', () => {
 	it('puts metadata.traceparent / tracestate on _friday (null without them)', () => {
@@ -93,9 +71,9 @@ describe('trace context: Friday node publish', () => {
 	it("continues the input item's trace (from a Friday Trigger) and sends none without one", async () => {
 		const { ctx, sidecar } = executeHarness(
 			items({ a: 1, _friday: { id: '1-0', traceparent: TP, tracestate: 'congo=t61' } }, { a: 2 }),
-			() => params(),
+			() => publishParams(),
 		);
-		sidecar.on('POST', PUBLISH, ok(published('9-0')));
+		sidecar.on('POST', PUBLISH, ok(published('email.received', '9-0')));
 		await node.execute.call(ctx);
 		const [first, second] = sidecar.calls.map((c) => c.options.headers as Record<string, string>);
 		expect(first.traceparent).toMatch(CONTINUED);
@@ -114,9 +92,9 @@ describe('trace context: Friday node publish', () => {
 	it('sends the Trace Parent option as given', async () => {
 		const explicit = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`;
 		const { ctx, sidecar } = executeHarness(items({ a: 1, _friday: { traceparent: TP } }), () =>
-			params({ publishOptions: { traceParent: explicit } }),
+			publishParams({ publishOptions: { traceParent: explicit } }),
 		);
-		sidecar.on('POST', PUBLISH, ok(published('9-0')));
+		sidecar.on('POST', PUBLISH, ok(published('email.received', '9-0')));
 		await node.execute.call(ctx);
 		expect((sidecar.calls[0].options.headers as Record<string, string>).traceparent).toBe(explicit);
 	});
@@ -130,14 +108,14 @@ describe('trace context: Friday node publish', () => {
 				{ i: 2, _friday: { traceparent: other } },
 				{ i: 3 },
 			),
-			() => params({ publishMode: 'batch' }),
+			() => publishParams({ publishMode: 'batch' }),
 		);
 		sidecar.on(
 			'POST',
 			PUBLISH_BATCH,
-			ok({ results: [published('1-0'), published('1-1')] }),
-			ok({ results: [published('1-2')] }),
-			ok({ results: [published('1-3')] }),
+			ok({ results: [published('email.received', '1-0'), published('email.received', '1-1')] }),
+			ok({ results: [published('email.received', '1-2')] }),
+			ok({ results: [published('email.received', '1-3')] }),
 		);
 		const result = await node.execute.call(ctx);
 		expect(sidecar.calls.map((c) => (c.body as { events: unknown[] }).events.length)).toEqual([2, 1, 1]);
