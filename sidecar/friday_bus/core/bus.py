@@ -50,7 +50,7 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
 from .admin import Admin
-from .connection import RedisClient, RedisDescription, build_client, close_client, describe, refresh_master
+from .connection import RedisClient, RedisDescription, build_client, close_client, describe
 from .consuming import Consuming
 from .context import BusContext
 from .errors import BacklogFull, ConfigError, FridayError, NotFound, Unavailable
@@ -219,10 +219,7 @@ class EventBus:
     async def refresh_master(self) -> str | None:
         """Sentinel mode: move both clients' connections to the master the sentinels name now
         (:func:`~.connection.refresh_master`); None in the other modes."""
-        master = await refresh_master(self.redis)
-        if self._ctx.blocking is not self.redis:
-            await refresh_master(self._ctx.blocking)
-        return master
+        return await self._ctx.refresh_master()
 
     async def check_server(self) -> str:
         """Check that Redis answers and is recent enough (on a cluster: every master; the lowest

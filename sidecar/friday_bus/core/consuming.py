@@ -18,7 +18,7 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
 from . import codec, names
-from .connection import AckedWrite, refresh_master
+from .connection import AckedWrite
 from .context import BusContext, check_read_args, now_ms
 from .errors import InvalidArgument, NotFound, Unavailable
 from .limits import CLAIM_SCAN_MAX, MAX_ACK_IDS, MAX_REASON_LENGTH
@@ -285,9 +285,8 @@ class Consuming:
                 # Either client may still be on a node the sentinels no longer name (a demoted
                 # master, a restarted one not yet resynced): move both to the master named now, so
                 # the question below is answered by the master and not by a stale node.
-                for client in (self.ctx.blocking, self.ctx.redis):
-                    with contextlib.suppress(Exception):
-                        await refresh_master(client)
+                with contextlib.suppress(Exception):
+                    await self.ctx.refresh_master()
             if group in await self.ctx.existing_groups(stream, refresh=True):
                 # The master holds it: the read was served by another node.
                 raise Unavailable(

@@ -17,7 +17,7 @@ from redis import exceptions as rexc
 from redis.commands.core import AsyncScript
 
 from . import names, scripts, tracing
-from .connection import AckedWrite, script_then_wait, write_then_wait
+from .connection import AckedWrite, refresh_master, script_then_wait, write_then_wait
 from .errors import InvalidArgument, NotFound, Unavailable
 from .keys import Keys
 from .limits import MAX_BLOCK_MS, MAX_READ_COUNT
@@ -103,6 +103,14 @@ class BusContext:
             return AckedWrite(await self.redis.execute_command(*command), 0, 0)
         return await write_then_wait(self.redis, command, key=key, replicas=self.replicas_ack,
                                      timeout_ms=self.settings.replica_ack_timeout_ms)
+
+    async def refresh_master(self) -> str | None:
+        """Sentinel mode: move both clients' connections to the master the sentinels name now
+        (:func:`~.connection.refresh_master`); None in the other modes."""
+        master = await refresh_master(self.redis)
+        if self.blocking is not self.redis:
+            await refresh_master(self.blocking)
+        return master
 
     # ------------------------------------------------------------------ topology
     def stream_config(self, stream: str) -> StreamConfig:
