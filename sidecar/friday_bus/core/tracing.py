@@ -164,6 +164,13 @@ class BusTracer:
             "messaging.operation.name": operation,
         }
 
+    @classmethod
+    def _entry(cls, stream: str, operation: str, kind: str, group: str, entry_id: str) -> dict[str, Any]:
+        attrs = cls._base(stream, operation, kind)
+        attrs["messaging.consumer.group.name"] = group
+        attrs["messaging.message.id"] = entry_id
+        return attrs
+
     def _remember(self, key: tuple[str, str, str], span_context: Any) -> None:
         memory = self._deliveries
         memory[key] = span_context
@@ -213,9 +220,7 @@ class BusTracer:
     def delivered(self, deliveries: Sequence[Delivery]) -> None:
         """One ``deliver`` span per delivery, child of (and linked to) the context the entry stores."""
         for d in deliveries:
-            attrs = self._base(d.stream, "deliver", "receive")
-            attrs["messaging.consumer.group.name"] = d.group
-            attrs["messaging.message.id"] = d.entry_id
+            attrs = self._entry(d.stream, "deliver", "receive", d.group, d.entry_id)
             attrs["friday.delivery_count"] = d.delivery_count
             attrs["friday.consumer"] = d.consumer
             parent = self._extract(d.meta.traceparent, d.meta.tracestate)
@@ -229,30 +234,21 @@ class BusTracer:
 
     def acked(self, stream: str, group: str, entry_ids: Sequence[str], acked: int) -> None:
         for entry_id in entry_ids:
-            attrs = self._base(stream, "ack", "settle")
-            attrs["messaging.consumer.group.name"] = group
-            attrs["messaging.message.id"] = entry_id
+            attrs = self._entry(stream, "ack", "settle", group, entry_id)
             span = self.tracer.start_span(f"ack {stream}", context=self._settle_parent(stream, group, entry_id),
                                           kind=self._kinds.CLIENT, attributes=attrs)
             if len(entry_ids) == 1:
                 span.set_attribute("friday.acked", bool(acked))
             span.end()
 
-    def nacked(self, stream: str, group: str, entry_id: str, outcome: str, dead_letter_id: str | None,
-               deliveries: int | None = None) -> None:
-        attrs = self._base(stream, "nack", "settle")
-        attrs["messaging.consumer.group.name"] = group
-        attrs["messaging.message.id"] = entry_id
+    def nacked(self, stream: str, group: str, entry_id: str, outcome: str, dead_letter_id: str | None) -> None:
+        attrs = self._entry(stream, "nack", "settle", group, entry_id)
         attrs["friday.nack.outcome"] = outcome
         span = self.tracer.start_span(f"nack {stream}", context=self._settle_parent(stream, group, entry_id),
                                       kind=self._kinds.CLIENT, attributes=attrs)
         if dead_letter_id is not None:
-            dl = self._base(stream, "dead_letter", "publish")
-            dl["messaging.consumer.group.name"] = group
-            dl["messaging.message.id"] = entry_id
+            dl = self._entry(stream, "dead_letter", "publish", group, entry_id)
             dl["friday.dead_letter_id"] = dead_letter_id
-            if deliveries is not None:
-                dl["friday.delivery_count"] = deliveries
             child = self.tracer.start_span(f"dead_letter {stream}", context=self._trace.set_span_in_context(span),
                                            kind=self._kinds.PRODUCER, attributes=dl)
             child.end()
